@@ -1,0 +1,3 @@
+//! `flotilla-bench`: the benchmarks users run.
+
+fn main() {}

@@ -1,0 +1,11 @@
+//! Flotilla's consensus core: the Raft algorithm with the semantics of etcd-raft v3.6.
+//!
+//! The core is pure: it performs no I/O, reads no clock, starts no thread and draws randomness
+//! only from the seeded generator in its [`Config`]. The same inputs always give the same outputs,
+//! which is what makes the randomized simulator (`tests/sim`) and the golden scripts
+//! (`testdata/*.txt`) possible.
+
+pub mod errors;
+pub mod raftpb;
+
+pub use errors::{DropReason, Error, Result, StorageError};
