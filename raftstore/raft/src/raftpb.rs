@@ -271,7 +271,12 @@ pub struct ConfChangeV2 {
 impl Entry {
     /// A normal entry with the given position and payload.
     pub fn new(index: u64, term: u64, data: Bytes) -> Entry {
-        Entry { term, index, entry_type: EntryType::EntryNormal as i32, data }
+        Entry {
+            term,
+            index,
+            entry_type: EntryType::EntryNormal as i32,
+            data,
+        }
     }
 
     /// The payload size counted against the byte limits of the core (the payload only, as
@@ -293,7 +298,10 @@ pub const ENTRY_HEADER_SIZE: u64 = 16;
 impl Message {
     /// A message of the given type with every other field empty.
     pub fn of_type(msg_type: MessageType) -> Message {
-        Message { msg_type: msg_type as i32, ..Message::default() }
+        Message {
+            msg_type: msg_type as i32,
+            ..Message::default()
+        }
     }
 
     /// The message's type; an unknown wire value reads as `MsgHup`, which peers never send and
@@ -361,7 +369,10 @@ impl ConfChange {
     pub fn into_v2(self) -> ConfChangeV2 {
         ConfChangeV2 {
             transition: ConfChangeTransition::Auto as i32,
-            changes: vec![ConfChangeSingle { change_type: self.change_type, node_id: self.node_id }],
+            changes: vec![ConfChangeSingle {
+                change_type: self.change_type,
+                node_id: self.node_id,
+            }],
             context: self.context,
         }
     }
@@ -370,6 +381,9 @@ impl ConfChange {
 impl ConfChangeSingle {
     /// A change of the given kind for `node_id`.
     pub fn new(change_type: ConfChangeType, node_id: u64) -> ConfChangeSingle {
-        ConfChangeSingle { change_type: change_type as i32, node_id }
+        ConfChangeSingle {
+            change_type: change_type as i32,
+            node_id,
+        }
     }
 }
