@@ -34,7 +34,7 @@ SEEDS ?= 1000
 # bytes per proposal, on one thread, each run for BENCH_SECS seconds.
 BENCH_SECS ?= 5
 BENCH_BIN := target/release/flotilla-bench
-BENCH_FLAGS := --threads 1 --duration-secs $(BENCH_SECS)
+BENCH_FLAGS := --threads 1 --secs $(BENCH_SECS)
 
 .PHONY: help setup fmt lint tidy test sim bench dev ci
 
@@ -74,8 +74,9 @@ sim:
 
 bench: setup
 	$(CARGO) build --release -p bench
-	$(BENCH_BIN) raft-core --groups 1 --clients 64 --payload-bytes 128 $(BENCH_FLAGS)
-	$(BENCH_BIN) raft-core --groups 1000 --clients 256 --payload-bytes 128 $(BENCH_FLAGS)
+	$(BENCH_BIN) raft-core --groups 1 --clients 64 --value-size 128 $(BENCH_FLAGS)
+	$(BENCH_BIN) raft-core --groups 1000 --clients 256 --value-size 128 $(BENCH_FLAGS)
+	$(BENCH_BIN) raft-core --groups 10000 --memory --threads 1
 
 dev:
 	@$(MAKE) fmt
