@@ -6,6 +6,7 @@
 //! (`testdata/*.txt`) possible.
 
 pub mod errors;
+pub mod quorum;
 pub mod raftpb;
 
 pub use errors::{DropReason, Error, Result, StorageError};
