@@ -8,5 +8,6 @@
 pub mod errors;
 pub mod quorum;
 pub mod raftpb;
+pub mod tracker;
 
 pub use errors::{DropReason, Error, Result, StorageError};
