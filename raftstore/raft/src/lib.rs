@@ -5,6 +5,7 @@
 //! which is what makes the randomized simulator (`tests/sim`) and the golden scripts
 //! (`testdata/*.txt`) possible.
 
+pub mod confchange;
 pub mod errors;
 pub mod quorum;
 pub mod raftpb;
