@@ -15,16 +15,21 @@ use super::{Inflights, ProgressState};
 pub struct Progress {
     /// The highest index known to be in the follower's log and to match the leader's.
     ///
-    /// Invariant: never decreases.
+    /// Invariant: never decreases ([`Progress::maybe_update`] only raises it).
     pub matched: u64,
     /// The index of the next entry to send. Entries in `(matched, next)` are in flight.
     ///
-    /// Invariant: `matched < next` (so `next >= 1`). In [`ProgressState::Snapshot`],
-    /// `next == pending_snapshot + 1`.
+    /// Invariant: `matched < next` (so `next >= 1`); rejections never lower it to `matched`
+    /// or below (etcd-io/raft#149).
+    ///
+    /// [`Progress::become_snapshot`] sets it to `pending_snapshot + 1`. A response received
+    /// while in [`ProgressState::Snapshot`] may still move it before the leader changes state.
     pub next: u64,
     /// The highest commit index sent to the follower (in an append or a heartbeat).
     ///
-    /// In [`ProgressState::Snapshot`], `sent_commit == pending_snapshot`.
+    /// It may exceed `next - 1` (an append can carry a commit index beyond its entries); it is
+    /// lowered to `next - 1` when `next` moves back, since such a commit index was probably not
+    /// applied. Sending a snapshot sets it to the snapshot's index.
     pub sent_commit: u64,
     /// How the leader currently replicates to the follower.
     pub state: ProgressState,
@@ -103,19 +108,15 @@ impl Progress {
         self.debug_check();
     }
 
-    /// Moves to [`ProgressState::Snapshot`] after a snapshot at `snapshot_index` was sent.
+    /// Moves to [`ProgressState::Snapshot`] after a snapshot at `snapshot_index` was sent, and
+    /// points `next` just past it.
     ///
-    /// The leader only sends a snapshot when the entries after `matched` are compacted away, so
-    /// `snapshot_index >= matched` (checked in debug builds).
+    /// The leader sends a snapshot because the entries after `next - 1` (so after `matched`) are
+    /// compacted away, so normally `snapshot_index >= matched`. Should a storage hand out an
+    /// older snapshot, `next` stays at `matched + 1` to keep `matched < next`.
     pub fn become_snapshot(&mut self, snapshot_index: u64) {
-        debug_assert!(
-            snapshot_index >= self.matched,
-            "invariant: snapshot {snapshot_index} not behind matched {}",
-            self.matched
-        );
         self.reset_state(ProgressState::Snapshot);
         self.pending_snapshot = snapshot_index;
-        // The `max` only matters if the precondition above is broken; it keeps `matched < next`.
         self.next = snapshot_index.max(self.matched) + 1;
         self.sent_commit = snapshot_index;
         self.debug_check();
@@ -225,19 +226,13 @@ impl Progress {
         self.inflights.heap_bytes()
     }
 
-    /// Checks the progress invariants in debug builds.
+    /// Checks the progress invariant in debug builds.
     fn debug_check(&self) {
         debug_assert!(
             self.matched < self.next,
             "invariant: matched {} < next {}",
             self.matched,
             self.next
-        );
-        debug_assert!(
-            self.state != ProgressState::Snapshot || self.next == self.pending_snapshot + 1,
-            "invariant: in StateSnapshot next {} == pending_snapshot {} + 1",
-            self.next,
-            self.pending_snapshot
         );
     }
 }
@@ -401,6 +396,29 @@ mod tests {
             !pr.can_bump_commit(12),
             "nothing to tell while the snapshot is pending"
         );
+    }
+
+    #[test]
+    fn become_snapshot_older_than_match_keeps_next_ahead() {
+        let mut pr = progress(ProgressState::Replicate, 8, 9);
+        pr.become_snapshot(5);
+        assert_eq!((pr.pending_snapshot, pr.next), (5, 9));
+    }
+
+    #[test]
+    fn responses_in_snapshot_state_keep_next_above_match() {
+        // Goal: the application may install a newer snapshot than the one the leader sent, and
+        // the follower then acknowledges past it. Method: acknowledge beyond the pending
+        // snapshot and check that next follows matched.
+        let mut pr = progress(ProgressState::Probe, 1, 5);
+        pr.become_snapshot(10);
+        assert!(pr.maybe_update(15));
+        assert_eq!(
+            (pr.matched, pr.next, pr.state),
+            (15, 16, ProgressState::Snapshot)
+        );
+        pr.become_probe();
+        assert_eq!(pr.next, 16);
     }
 
     #[test]
