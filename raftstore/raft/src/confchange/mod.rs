@@ -207,7 +207,10 @@ mod tests {
             "removed all voters",
             "unexpected conf change type",
         ];
-        matches!(err, Error::ConfChangeInvalid { reason } if RULES.iter().any(|r| reason.starts_with(r)))
+        let Error::ConfChangeInvalid { reason } = err else {
+            return false;
+        };
+        RULES.iter().any(|rule| reason.starts_with(rule))
     }
 
     /// A random but valid `ConfState`: each of ids 1..10 gets a role.

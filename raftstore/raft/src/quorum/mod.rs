@@ -137,7 +137,10 @@ mod tests {
             let expected = brute_committed(&a, &acked).min(brute_committed(&b, &acked));
             prop_assert_eq!(joint.committed_index(&acked), expected);
             // Swapping the halves must not matter.
-            let swapped = JointConfig { incoming: joint.outgoing.clone(), outgoing: joint.incoming };
+            let swapped = JointConfig {
+                incoming: joint.outgoing.clone(),
+                outgoing: joint.incoming,
+            };
             prop_assert_eq!(swapped.committed_index(&acked), expected);
         }
 
