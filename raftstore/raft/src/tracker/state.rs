@@ -1,19 +1,25 @@
 //! The three ways a leader can be replicating to a follower.
 //!
 //! ```text
-//!            +--------------------------------------------------------+
-//!            |                  rejection / unreachable               |
-//!            v                                                        |
-//!       +---------+   append accepted   +-------------+               |
-//!  ---> |  Probe  | ------------------> |  Replicate  | --------------+
-//!       +---------+                     +-------------+
-//!          |   ^                               |
-//!          |   | snapshot reported / caught up | log compacted away
-//!          v   |                               v
-//!       +----------+  <------------------------+
-//!       | Snapshot |
-//!       +----------+
+//!                        append accepted
+//!        +---------+ -------------------------> +-------------+
+//! new -> |  Probe  |                            |  Replicate  |
+//!        +---------+ <------------------------- +-------------+
+//!          |     ^      rejected or unreachable        |
+//!          |     |                                     |
+//!      (1) |     | (2)                             (1) |
+//!          v     |                                     |
+//!        +----------+ <--------------------------------+
+//!        | Snapshot |
+//!        +----------+
+//!
+//! (1) the entries the follower needs are compacted away: a snapshot is sent
+//! (2) the snapshot is reported done or failed, or a response shows the follower caught up
 //! ```
+//!
+//! `docs/progress.md` describes the flow control that goes with these states.
+//!
+//! `docs/progress.md` describes the flow control that goes with these states.
 
 use std::fmt;
 
