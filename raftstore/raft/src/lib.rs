@@ -7,5 +7,7 @@
 
 pub mod errors;
 pub mod raftpb;
+pub mod storage;
 
 pub use errors::{DropReason, Error, Result, StorageError};
+pub use storage::{MemStorage, RaftState, Storage};
