@@ -6,6 +6,7 @@
 //! (`testdata/*.txt`) possible.
 
 pub mod errors;
+pub mod log_unstable;
 pub mod raftpb;
 pub mod storage;
 
