@@ -20,6 +20,8 @@
 //! A write may finish after the entries it carried were replaced by a new leader's (the same
 //! indexes, other terms). Its acknowledgement names the (index, term) it wrote, and `stable_to`
 //! ignores it when the term no longer matches, so the replacements are not taken for durable.
+//! The caller must also drop acknowledgements from an earlier raft term (see
+//! [`Unstable::stable_to`]).
 
 use std::cmp;
 
@@ -119,6 +121,13 @@ impl Unstable {
     /// The confirmation is ignored unless the entry at `index` is still unstable and has `term`:
     /// if the entries were replaced (by a new leader's) while being written, what is here now
     /// was not written and must stay.
+    ///
+    /// That check alone cannot see an A-B-A replacement: entries written as A, replaced by B
+    /// (whose write is still in flight), then replaced by A again. A's acknowledgement matches,
+    /// yet B's write will still overwrite A in storage. Each replacement of that kind comes from
+    /// a leader of a newer term, so the caller must only pass acknowledgements of writes issued
+    /// in the current term (etcd tags `MsgStorageAppendResp` with the term and drops it after a
+    /// term change).
     pub fn stable_to(&mut self, index: u64, term: u64) {
         let Some(current_term) = self.maybe_term(index) else {
             debug!(
