@@ -7,6 +7,7 @@
 
 pub mod errors;
 pub mod log_unstable;
+pub mod raft_log;
 pub mod raftpb;
 pub mod storage;
 
