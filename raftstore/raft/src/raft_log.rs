@@ -61,8 +61,9 @@ impl<S: Storage> RaftLog<S> {
     ///
     /// # Errors
     ///
-    /// Passes on storage errors; `ConfigInvalid` if `max_applying_size` is 0 (nothing could ever
-    /// be applied).
+    /// Passes on storage errors, and fails with `Other` if storage reports impossible bounds
+    /// (a first index of 0, or past `last_index + 1`); `ConfigInvalid` if `max_applying_size` is
+    /// 0 (nothing could ever be applied).
     pub fn new(store: S, max_applying_size: u64) -> Result<RaftLog<S>> {
         if max_applying_size == 0 {
             return Err(Error::ConfigInvalid {
@@ -72,12 +73,17 @@ impl<S: Storage> RaftLog<S> {
         }
         let first_index = store.first_index()?;
         let last_index = store.last_index()?;
+        let Some(compacted) = first_index.checked_sub(1).filter(|&c| c <= last_index) else {
+            return Err(Error::Storage(StorageError::Other(format!(
+                "storage reports first index {first_index} and last index {last_index}"
+            ))));
+        };
         Ok(RaftLog {
             store,
             unstable: Unstable::new(last_index + 1),
-            committed: first_index - 1,
-            applying: first_index - 1,
-            applied: first_index - 1,
+            committed: compacted,
+            applying: compacted,
+            applied: compacted,
             max_applying_size,
             applying_paused: false,
             applying_size: 0,
@@ -618,6 +624,10 @@ impl<S: Storage> RaftLog<S> {
         debug_assert!(
             self.committed <= self.last_index(),
             "committed past the last index"
+        );
+        debug_assert!(
+            self.max_applying_size > 0,
+            "an empty applying budget never refills"
         );
     }
 }

@@ -61,6 +61,48 @@ fn new_log_rejects_a_zero_applying_budget() {
     ));
 }
 
+/// A storage with the given (first, last) index bounds and nothing in it.
+struct Bounds(u64, u64);
+
+impl Storage for Bounds {
+    fn initial_state(&self) -> Result<crate::storage::RaftState> {
+        Ok(crate::storage::RaftState::default())
+    }
+
+    fn entries(&self, _low: u64, _high: u64, _max_size: u64) -> Result<Vec<Entry>> {
+        Ok(Vec::new())
+    }
+
+    fn term(&self, _index: u64) -> Result<u64> {
+        Ok(0)
+    }
+
+    fn first_index(&self) -> Result<u64> {
+        Ok(self.0)
+    }
+
+    fn last_index(&self) -> Result<u64> {
+        Ok(self.1)
+    }
+
+    fn snapshot(&self, _request_index: u64, _to: u64) -> Result<Snapshot> {
+        Ok(Snapshot::default())
+    }
+}
+
+#[test]
+fn new_log_rejects_impossible_storage_bounds() {
+    for (first, last) in [(0, 0), (5, 3)] {
+        let res = RaftLog::new(Bounds(first, last), NO_LIMIT);
+        assert!(
+            matches!(res, Err(Error::Storage(StorageError::Other(_)))),
+            "first {first}, last {last}"
+        );
+    }
+    let log = RaftLog::new(Bounds(4, 3), NO_LIMIT).unwrap();
+    assert_eq!((log.committed, log.unstable.offset), (3, 4));
+}
+
 #[test]
 fn find_conflict_returns_the_first_new_or_conflicting_index() {
     let log = unstable_log(&[1, 2, 3]);
