@@ -43,7 +43,9 @@ impl DriverResult {
         self.ops += other.ops;
         self.rounds += other.rounds;
         self.measured = self.measured.max(other.measured);
-        self.latency.add(&other.latency).expect("invariant: histograms share their bounds");
+        self.latency
+            .add(&other.latency)
+            .expect("invariant: histograms share their bounds");
         self.stats.add(other.stats);
     }
 }
@@ -65,14 +67,22 @@ pub struct Driver {
 
 impl Driver {
     /// Builds thread `thread`'s groups and clients out of `threads`.
-    pub fn new(opts: &Options, thread: usize, threads: usize, clients: usize) -> anyhow::Result<Driver> {
+    pub fn new(
+        opts: &Options,
+        thread: usize,
+        threads: usize,
+        clients: usize,
+    ) -> anyhow::Result<Driver> {
         let mut groups = Vec::new();
         for g in (thread..opts.groups).step_by(threads) {
             groups.push(Group::new(opts.seed.wrapping_add(g as u64))?);
         }
         let client_count = (thread..clients).step_by(threads).count();
         let clients = (0..client_count)
-            .map(|c| Client { next_group: c % groups.len().max(1), sent_at: None })
+            .map(|c| Client {
+                next_group: c % groups.len().max(1),
+                sent_at: None,
+            })
             .collect();
         let n = groups.len();
         Ok(Driver {
@@ -100,7 +110,10 @@ impl Driver {
             if self.active.is_empty() && self.groups.iter().all(|g| g.leader().is_some()) {
                 return Ok(());
             }
-            anyhow::ensure!(now - start < SETTLE_TIMEOUT, "groups did not elect leaders in time");
+            anyhow::ensure!(
+                now - start < SETTLE_TIMEOUT,
+                "groups did not elect leaders in time"
+            );
             if self.active.is_empty() {
                 std::thread::sleep(next_tick.saturating_duration_since(Instant::now()));
             }
@@ -128,7 +141,11 @@ impl Driver {
             self.round(&mut result.stats, Some(&mut result), now);
             result.rounds += 1;
             if self.active.is_empty() && self.ready_clients.is_empty() {
-                std::thread::sleep(next_tick.min(deadline).saturating_duration_since(Instant::now()));
+                std::thread::sleep(
+                    next_tick
+                        .min(deadline)
+                        .saturating_duration_since(Instant::now()),
+                );
             }
         }
         result.measured = start.elapsed();
@@ -171,7 +188,12 @@ impl Driver {
         buf.freeze()
     }
 
-    fn round(&mut self, stats: &mut RoundStats, mut result: Option<&mut DriverResult>, now: Instant) {
+    fn round(
+        &mut self,
+        stats: &mut RoundStats,
+        mut result: Option<&mut DriverResult>,
+        now: Instant,
+    ) {
         let active = std::mem::take(&mut self.active);
         for &g in &active {
             self.is_active[g] = false;
@@ -182,7 +204,9 @@ impl Driver {
             let more = self.groups[g].round(stats, |e| {
                 let Some(id) = e.data.get(..8) else { return };
                 let c = u64::from_le_bytes(id.try_into().expect("invariant: 8 bytes")) as usize;
-                let Some(client) = clients.get_mut(c) else { return };
+                let Some(client) = clients.get_mut(c) else {
+                    return;
+                };
                 if let Some(sent_at) = client.sent_at.take() {
                     if let Some(result) = result.as_deref_mut() {
                         result.ops += 1;

@@ -136,15 +136,18 @@ impl<S: Storage> RaftLog<S> {
     /// The term of the entry at `i`.
     ///
     /// The valid range is `[first_index() - 1, last_index()]` (the entry before the first is
-    /// compacted away but its term is kept). Outside it the term is reported as 0, which no real
-    /// entry has, except the entry at index 0.
+    /// compacted away but its term is kept for matching appends).
     ///
     /// # Errors
     ///
-    /// Passes on storage errors for indexes in range (such as `Compacted` when a compaction
-    /// raced with the call).
+    /// `Compacted` below the range and `Unavailable` above it, so that a leader notices when a
+    /// follower needs a snapshot; storage errors for indexes in range are passed on.
     pub fn term(&self, i: u64) -> Result<u64> {
-        self.term_in_range(i).unwrap_or(Ok(0))
+        match self.term_in_range(i) {
+            Some(t) => t,
+            None if i > self.last_index() => Err(Error::Storage(StorageError::Unavailable)),
+            None => Err(Error::Storage(StorageError::Compacted)),
+        }
     }
 
     /// Whether the entry at `i` exists (or is the compaction point) and has term `term`.
