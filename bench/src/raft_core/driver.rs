@@ -9,7 +9,7 @@ use super::group::{Group, RoundStats};
 use super::{Options, TICK};
 
 /// How long leader election and settling may take before the run is declared broken.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
+const SETTLE_TIMEOUT: Duration = Duration::from_mins(2);
 
 /// What one thread measured.
 pub struct DriverResult {

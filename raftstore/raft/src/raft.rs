@@ -43,7 +43,7 @@ pub enum StateRole {
     Candidate,
     /// Leads the group.
     Leader,
-    /// Asks whether it could win an election before disturbing anyone's term (PreVote).
+    /// Asks whether it could win an election before disturbing anyone's term (`PreVote`).
     PreCandidate,
 }
 
@@ -748,7 +748,8 @@ impl<S: Storage> Raft<S> {
 
     /// Records a vote and returns the tally.
     fn poll(&mut self, from: u64, kind: MessageType, granted: bool) -> VoteResult {
-        info!(raft_id = self.id, term = self.term, from, granted, msg_type = ?kind, "received vote");
+        let term = self.term;
+        info!(raft_id = self.id, term, from, granted, msg_type = ?kind, "received vote");
         self.prs.record_vote(from, granted);
         let (granted, rejected, result) = self.prs.tally_votes();
         info!(raft_id = self.id, granted, rejected, msg_type = ?kind, "vote tally");

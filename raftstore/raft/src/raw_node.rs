@@ -288,7 +288,7 @@ impl<S: Storage> RawNode<S> {
     }
 
     /// A follower forgets its leader so it can grant votes before its election timeout
-    /// (needed under partial partitions with CheckQuorum and PreVote).
+    /// (needed under partial partitions with `CheckQuorum` and `PreVote`).
     ///
     /// # Errors
     /// `RequestRefused` with lease-based reads, where it would break the lease.

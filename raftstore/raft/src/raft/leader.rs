@@ -131,7 +131,7 @@ impl<S: Storage> Raft<S> {
         // A response can move a probing peer to replicate even without news (a heartbeat
         // response made the leader probe at the follower's last index).
         let updated = pr.maybe_update(m.index);
-        if !updated && !(pr.matched == m.index && pr.state == ProgressState::Probe) {
+        if !updated && (pr.matched != m.index || pr.state != ProgressState::Probe) {
             return;
         }
         let first_index = self.raft_log.first_index();

@@ -35,15 +35,14 @@ impl<S: Storage> Raft<S> {
     /// Queues the leader's acknowledgement of its own entries, delivered once they are
     /// durable. Consecutive acknowledgements merge: the later one implies the earlier.
     fn ack_own_append(&mut self, index: u64) {
-        if let Some(last) = self.msgs_after_append.last_mut() {
-            if last.to == self.id
-                && last.kind() == MessageType::MsgAppResp
-                && last.term == self.term
-            {
-                debug_assert!(last.index < index, "invariant: own appends grow the log");
-                last.index = index;
-                return;
-            }
+        if let Some(last) = self.msgs_after_append.last_mut()
+            && last.to == self.id
+            && last.kind() == MessageType::MsgAppResp
+            && last.term == self.term
+        {
+            debug_assert!(last.index < index, "invariant: own appends grow the log");
+            last.index = index;
+            return;
         }
         self.send(Message {
             to: self.id,
