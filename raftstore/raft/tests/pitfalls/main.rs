@@ -1,7 +1,10 @@
-#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
-#![allow(clippy::doc_markdown, reason = "test docs cite projects and issues by name")]
+#![allow(
     clippy::unwrap_used,
     reason = "test code: a failed unwrap is a failed test"
+)]
+#![allow(
+    clippy::doc_markdown,
+    reason = "test docs cite projects and issues by name"
 )]
 
 //! One regression test (or more) per pitfall of RAFT-PITFALLS.md, items 1 to 11: bugs that
