@@ -76,7 +76,7 @@ fn config(id: u64, seed: u64) -> Config {
 }
 
 impl Group {
-    /// A fresh group whose replica 1 campaigns at once.
+    /// A fresh group; call [`Group::campaign`] to elect replica 1.
     pub fn new(seed: u64) -> anyhow::Result<Group> {
         let mut replicas = Vec::with_capacity(PEERS.len());
         for id in PEERS {
@@ -91,12 +91,16 @@ impl Group {
                 inbox: Vec::new(),
             });
         }
-        let mut group = Group {
+        Ok(Group {
             replicas,
             outbox: Vec::new(),
-        };
-        group.replicas[0].node.campaign()?;
-        Ok(group)
+        })
+    }
+
+    /// Makes replica 1 campaign.
+    pub fn campaign(&mut self) -> anyhow::Result<()> {
+        self.replicas[0].node.campaign()?;
+        Ok(())
     }
 
     /// The index (0..3) of the replica that is leader, if any.
@@ -104,6 +108,15 @@ impl Group {
         self.replicas
             .iter()
             .position(|r| r.node.raft.state == StateRole::Leader)
+    }
+
+    /// Frees the benchmark's own message queues (not the replicas' state), so that a memory
+    /// measurement counts the replicas only.
+    pub fn release_buffers(&mut self) {
+        self.outbox = Vec::new();
+        for r in &mut self.replicas {
+            r.inbox = Vec::new();
+        }
     }
 
     /// Ticks every replica.

@@ -149,12 +149,15 @@ fn summarize(
 fn run_memory(opts: &Options) -> anyhow::Result<Report> {
     let before = sys::resident_bytes();
     let mut driver = Driver::new(opts, 0, 1, 0)?;
+    let created = sys::resident_bytes();
     driver.elect_and_settle()?;
     let after = sys::resident_bytes();
     let replicas = opts.groups as u64 * group::PEERS.len() as u64;
     let bytes_per_replica = after.saturating_sub(before) / replicas.max(1);
     let mut report = Report::new(format!("raft-core memory groups={}", opts.groups));
-    report.line(format!("resident before {before} B, after {after} B"));
+    report.line(format!(
+        "resident before {before} B, after creating groups {created} B, after electing {after} B"
+    ));
     report.line(format!(
         "{bytes_per_replica} bytes per replica ({replicas} replicas)"
     ));

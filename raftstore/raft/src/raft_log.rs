@@ -114,10 +114,15 @@ impl<S: Storage> RaftLog<S> {
         if let Some(i) = self.unstable.maybe_last_index() {
             return i;
         }
-        match self.store.last_index() {
-            Ok(i) => i,
-            Err(e) => panic!("storage failed to report its last index: {e}"),
-        }
+        // With nothing unstable, storage ends right before the unstable offset: entries leave
+        // the unstable log only once storage holds them, and storage holds nothing newer.
+        let last = self.unstable.offset - 1;
+        debug_assert_eq!(
+            self.store.last_index().ok(),
+            Some(last),
+            "invariant: storage ends right before the unstable offset"
+        );
+        last
     }
 
     /// The term of the last entry.
@@ -357,7 +362,7 @@ impl<S: Storage> RaftLog<S> {
             .as_ref()
             .filter(|s| s.index() >= request_index)
         {
-            return Ok(snap.clone());
+            return Ok((**snap).clone());
         }
         self.store.snapshot(request_index, to)
     }
@@ -586,6 +591,14 @@ impl<S: Storage> RaftLog<S> {
         // An unstable hit is in range by construction, and saves asking storage for bounds.
         if let Some(t) = self.unstable.maybe_term(i) {
             return Some(Ok(t));
+        }
+        if self.unstable.snapshot.is_none() && i < self.unstable.offset {
+            // Below the unstable entries storage alone is authoritative and checks its own
+            // bounds, which saves asking it for them first.
+            return match self.store.term(i) {
+                Err(Error::Storage(StorageError::Compacted | StorageError::Unavailable)) => None,
+                other => Some(other),
+            };
         }
         if i + 1 < self.first_index() || i > self.last_index() {
             return None;

@@ -397,7 +397,7 @@ impl<S: Storage> RawNode<S> {
             to: LOCAL_APPEND_THREAD,
             from: self.raft.id,
             entries: rd.entries.clone(),
-            snapshot: rd.snapshot.clone(),
+            snapshot: rd.snapshot.clone().map(Box::new),
             ..Message::of_type(MessageType::MsgStorageAppend)
         };
         if let Some(hs) = rd.hard_state {
@@ -427,7 +427,7 @@ impl<S: Storage> RawNode<S> {
             to: r.id,
             from: LOCAL_APPEND_THREAD,
             term: r.term,
-            snapshot: rd.snapshot.clone(),
+            snapshot: rd.snapshot.clone().map(Box::new),
             ..Message::of_type(MessageType::MsgStorageAppendResp)
         };
         if has_entries {
@@ -487,7 +487,8 @@ impl<S: Storage> RawNode<S> {
                 });
             }
         }
-        self.raft.msgs_after_append.clear();
+        // Taken, not cleared: an idle node keeps no message buffer.
+        self.raft.msgs_after_append = Vec::new();
         self.raft.raft_log.accept_unstable();
         if let Some(last) = rd.committed_entries.last() {
             let size: u64 = rd.committed_entries.iter().map(Entry::size).sum();

@@ -156,7 +156,7 @@ impl<S: Storage> Raft<S> {
         debug!(raft_id = self.id, to, index, term, "sent snapshot");
         self.send(Message {
             to,
-            snapshot: Some(snapshot),
+            snapshot: Some(Box::new(snapshot)),
             ..Message::of_type(MessageType::MsgSnap)
         });
         true
@@ -264,7 +264,7 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(crate) fn handle_snapshot(&mut self, m: Message) {
-        let snapshot = m.snapshot.unwrap_or_default();
+        let snapshot = m.snapshot.map(|s| *s).unwrap_or_default();
         let (index, term) = (snapshot.index(), snapshot.term());
         if self.restore(snapshot) {
             info!(raft_id = self.id, index, term, "restored snapshot");
