@@ -80,6 +80,27 @@ pub(crate) enum CampaignType {
     Transfer,
 }
 
+/// What a batch of applied entries releases: the applying quota and the uncommitted budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AppliedEntries {
+    /// The last index applied.
+    pub(crate) index: u64,
+    /// The entries' size as counted against `max_committed_size_per_ready`.
+    pub(crate) size: u64,
+    /// Their payload bytes, as counted against `max_uncommitted_entries_size`.
+    pub(crate) payload: u64,
+}
+
+impl AppliedEntries {
+    pub(crate) fn of(entries: &[crate::raftpb::Entry], index: u64) -> AppliedEntries {
+        AppliedEntries {
+            index,
+            size: entries.iter().map(crate::raftpb::Entry::size).sum(),
+            payload: entries.iter().map(crate::raftpb::Entry::payload_size).sum(),
+        }
+    }
+}
+
 /// The context that marks a vote request as part of a leadership transfer.
 pub(crate) const CAMPAIGN_TRANSFER: &[u8] = b"CampaignTransfer";
 
@@ -622,14 +643,13 @@ impl<S: Storage> Raft<S> {
 
     fn on_storage_apply_resp(&mut self, m: &Message) {
         let Some(last) = m.entries.last() else { return };
-        let size: u64 = m.entries.iter().map(crate::raftpb::Entry::size).sum();
-        let payload: u64 = m
-            .entries
-            .iter()
-            .map(crate::raftpb::Entry::payload_size)
-            .sum();
-        self.applied_to(last.index, size);
-        self.reduce_uncommitted_size(payload);
+        self.on_entries_applied(AppliedEntries::of(&m.entries, last.index));
+    }
+
+    /// Accounts for entries the application finished applying.
+    pub(crate) fn on_entries_applied(&mut self, applied: AppliedEntries) {
+        self.applied_to(applied.index, applied.size);
+        self.reduce_uncommitted_size(applied.payload);
     }
 
     fn applied_snapshot(&mut self, index: u64) {

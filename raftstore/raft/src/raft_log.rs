@@ -592,18 +592,17 @@ impl<S: Storage> RaftLog<S> {
         if let Some(t) = self.unstable.maybe_term(i) {
             return Some(Ok(t));
         }
-        if self.unstable.snapshot.is_none() && i < self.unstable.offset {
-            // Below the unstable entries storage alone is authoritative and checks its own
-            // bounds, which saves asking it for them first.
-            return match self.store.term(i) {
-                Err(Error::Storage(StorageError::Compacted | StorageError::Unavailable)) => None,
-                other => Some(other),
-            };
-        }
-        if i + 1 < self.first_index() || i > self.last_index() {
+        if self.unstable.snapshot.is_some() || i >= self.unstable.offset {
+            // The unstable snapshot and entries cover every valid index from the offset on
+            // (and, with a snapshot, every valid index at all).
             return None;
         }
-        Some(self.store.term(i))
+        // Below the unstable entries storage alone is authoritative and checks its own bounds,
+        // which saves asking it for them first.
+        match self.store.term(i) {
+            Err(Error::Storage(StorageError::Compacted | StorageError::Unavailable)) => None,
+            other => Some(other),
+        }
     }
 
     fn check_append_after_committed(&self, first_new: u64) {
@@ -617,7 +616,13 @@ impl<S: Storage> RaftLog<S> {
     /// `Compacted` if `lo` is below the first index; panics unless `lo <= hi <= last_index + 1`.
     fn check_bounds(&self, lo: u64, hi: u64) -> Result<()> {
         assert!(lo <= hi, "invalid slice [{lo}, {hi})");
-        let first = self.first_index();
+        // The first index never exceeds the unstable offset: skip asking storage for it when
+        // the slice starts at or after the offset (the common case of replicating new entries).
+        let first = if lo >= self.unstable.offset {
+            lo
+        } else {
+            self.first_index()
+        };
         if lo < first {
             return Err(Error::Storage(StorageError::Compacted));
         }
