@@ -61,7 +61,8 @@ fn compact_applied(r: &mut Replica) {
 /// A group of three replicas (ids 1, 2, 3).
 pub struct Group {
     replicas: Vec<Replica>,
-    outbox: Vec<Message>,
+    /// Each replica's outgoing messages of the current round, routed once the round ends.
+    outbox: Vec<Vec<Message>>,
 }
 
 /// The core's configuration for the benchmark: 100 ms ticks, heartbeat every 2 ticks, election
@@ -169,12 +170,14 @@ impl Group {
                     on_leader_apply(e);
                 }
             }
-            self.outbox.extend(rd.messages);
+            if !rd.messages.is_empty() {
+                self.outbox.push(rd.messages);
+            }
             r.node.advance();
             compact_applied(r);
         }
         let mut more = false;
-        for m in self.outbox.drain(..) {
+        for m in self.outbox.drain(..).flatten() {
             stats.messages += 1;
             if m.msg_type == MessageType::MsgApp as i32 && !m.entries.is_empty() {
                 stats.appends += 1;

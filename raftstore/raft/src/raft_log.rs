@@ -186,6 +186,41 @@ impl<S: Storage> RaftLog<S> {
         committed: u64,
         ents: &[Entry],
     ) -> Option<u64> {
+        let (last_new, start) = self.accept_from(index, log_term, ents)?;
+        if let Some(start) = start {
+            self.append(&ents[start..]);
+        }
+        self.commit_to(cmp::min(committed, last_new));
+        Some(last_new)
+    }
+
+    /// [`RaftLog::maybe_append`] taking the entries by value, so that new entries move into the
+    /// unstable log without being copied.
+    pub fn maybe_append_owned(
+        &mut self,
+        index: u64,
+        log_term: u64,
+        committed: u64,
+        mut ents: Vec<Entry>,
+    ) -> Option<u64> {
+        let (last_new, start) = self.accept_from(index, log_term, &ents)?;
+        if let Some(start) = start {
+            ents.drain(..start);
+            self.append_owned(ents);
+        }
+        self.commit_to(cmp::min(committed, last_new));
+        Some(last_new)
+    }
+
+    /// Whether entries following (`index`, `log_term`) can be appended: `None` if that entry is
+    /// not in the log, else the last new index and the position in `ents` from which entries
+    /// must be written (`None` if all are already present).
+    fn accept_from(
+        &self,
+        index: u64,
+        log_term: u64,
+        ents: &[Entry],
+    ) -> Option<(u64, Option<usize>)> {
         if !self.match_term(index, log_term) {
             return None;
         }
@@ -195,21 +230,20 @@ impl<S: Storage> RaftLog<S> {
         );
         let last_new = index + ents.len() as u64;
         let conflict = self.find_conflict(ents);
-        if conflict != 0 {
-            assert!(
-                conflict > self.committed,
-                "entry {conflict} conflicts with a committed entry (committed {})",
-                self.committed
-            );
-            let start = conflict - (index + 1);
-            debug_assert!(
-                start < ents.len() as u64,
-                "conflict {conflict} beyond new entries"
-            );
-            self.append(&ents[start as usize..]);
+        if conflict == 0 {
+            return Some((last_new, None));
         }
-        self.commit_to(cmp::min(committed, last_new));
-        Some(last_new)
+        assert!(
+            conflict > self.committed,
+            "entry {conflict} conflicts with a committed entry (committed {})",
+            self.committed
+        );
+        let start = conflict - (index + 1);
+        debug_assert!(
+            start < ents.len() as u64,
+            "conflict {conflict} beyond new entries"
+        );
+        Some((last_new, Some(start as usize)))
     }
 
     /// Appends `ents` after truncating the unstable log at `ents[0].index`; returns the new last

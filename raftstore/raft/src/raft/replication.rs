@@ -27,7 +27,7 @@ impl<S: Storage> Raft<S> {
         if !self.increase_uncommitted_size(&entries) {
             return false;
         }
-        let last_index = self.raft_log.append(&entries);
+        let last_index = self.raft_log.append_owned(entries);
         self.ack_own_append(last_index);
         true
     }
@@ -238,7 +238,7 @@ impl<S: Storage> Raft<S> {
     }
 
     /// Follower: accepts or rejects an append from the leader.
-    pub(crate) fn handle_append_entries(&mut self, m: &Message) {
+    pub(crate) fn handle_append_entries(&mut self, mut m: Message) {
         if m.index < self.raft_log.committed {
             self.send(Message {
                 to: m.from,
@@ -247,11 +247,13 @@ impl<S: Storage> Raft<S> {
             });
             return;
         }
+        let entries = std::mem::take(&mut m.entries);
+        let appended_nothing = entries.is_empty();
         if let Some(last) = self
             .raft_log
-            .maybe_append(m.index, m.log_term, m.commit, &m.entries)
+            .maybe_append_owned(m.index, m.log_term, m.commit, entries)
         {
-            if !(m.commit_only && m.entries.is_empty() && last == m.index) {
+            if !(m.commit_only && appended_nothing && last == m.index) {
                 self.send(Message {
                     to: m.from,
                     index: last,
