@@ -1,0 +1,75 @@
+//! `process-apply-thread <ids>`: each node's apply thread applies the entries of the oldest
+//! `MsgStorageApply` in its queue and puts the message's responses on the network.
+//!
+//! Applying appends an entry's payload to the state machine (a configuration change's context
+//! for a change) and, for a configuration change, calls `RawNode::apply_conf_change`.
+
+use raft::decode_conf_change;
+use raft::raftpb::{Entry, Snapshot, SnapshotMetadata};
+
+use crate::args::Args;
+use crate::describe::describe_message;
+use crate::env::{InteractionEnv, Node};
+use crate::output::Output;
+
+pub fn run(env: &mut InteractionEnv, mut args: Args) -> Result<(), String> {
+    let ids = args.ids();
+    args.finish()?;
+    for &id in &ids {
+        if ids.len() > 1 {
+            env.output.line(&format!("> {id} processing apply thread"));
+            let output = env.output.clone();
+            output.indented(|| process_apply_thread(env, id))?;
+        } else {
+            process_apply_thread(env, id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Processes the oldest apply work of node `id`, if any.
+pub fn process_apply_thread(env: &mut InteractionEnv, id: u64) -> Result<(), String> {
+    let output = env.output.clone();
+    let node = env.node(id)?;
+    let Some(mut m) = node.apply_work.pop_front() else {
+        output.line("no apply work to perform");
+        return Ok(());
+    };
+    let responses = std::mem::take(&mut m.responses);
+    output.line("Processing:");
+    output.line(&describe_message(&m));
+    apply(node, &m.entries, &output);
+    output.line("Responses:");
+    for r in &responses {
+        output.line(&describe_message(r));
+    }
+    env.messages.extend(responses);
+    Ok(())
+}
+
+/// Applies committed entries to the node's state machine. A configuration change the core
+/// refuses to apply is printed and leaves the configuration as it was.
+pub fn apply(node: &mut Node, entries: &[Entry], output: &Output) {
+    for e in entries {
+        let last = node.history.last().cloned().unwrap_or_default();
+        let mut conf_state = last.meta().conf_state;
+        let update = if raft::raft::is_conf_change_entry(e) {
+            match decode_conf_change(e) {
+                Ok(cc) => match node.raw.apply_conf_change(&cc) {
+                    Ok(cs) => conf_state = Some(cs),
+                    Err(err) => output.error(&format!("error applying {}/{}: {err}", e.term, e.index)),
+                },
+                Err(err) => output.error(&format!("error decoding {}/{}: {err}", e.term, e.index)),
+            }
+            decode_conf_change(e).map(|cc| cc.context).unwrap_or_default()
+        } else {
+            e.data.clone()
+        };
+        let mut data = last.data.to_vec();
+        data.extend_from_slice(&update);
+        node.history.push(Snapshot {
+            data: data.into(),
+            metadata: Some(SnapshotMetadata { conf_state, index: e.index, term: e.term }),
+        });
+    }
+}

@@ -1,0 +1,26 @@
+//! `send-snapshot from=<id> to=<id>`: puts a `MsgSnap` with the sender's current state machine
+//! on the network (not delivered yet), as an application that ships snapshots by itself would.
+
+use raft::raftpb::{Message, MessageType};
+
+use crate::args::Args;
+use crate::describe::describe_message;
+use crate::env::InteractionEnv;
+
+pub fn run(env: &mut InteractionEnv, mut args: Args) -> Result<(), String> {
+    let from: u64 = args.req("from")?;
+    let to: u64 = args.req("to")?;
+    args.finish()?;
+    let node = env.node(from)?;
+    let snapshot = node.history.last().cloned().unwrap_or_default();
+    let m = Message {
+        from,
+        to,
+        term: node.raw.raft.term,
+        snapshot: Some(snapshot),
+        ..Message::of_type(MessageType::MsgSnap)
+    };
+    env.output.line(&describe_message(&m));
+    env.messages.push(m);
+    Ok(())
+}
