@@ -6,7 +6,7 @@
 //! waits until `process-ready`, and in async-storage-writes mode each node's storage work waits
 //! in its append and apply queues until `process-append-thread` / `process-apply-thread`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use datadriven::TestCase;
 use raft::raftpb::{Message, Snapshot};
@@ -39,6 +39,9 @@ pub struct InteractionEnv {
     pub nodes: Vec<Node>,
     /// Messages sent and not yet delivered or dropped, in the order they were sent.
     pub messages: Vec<Message>,
+    /// Links that are cut, as `(smaller id, larger id)`: messages between the two nodes are
+    /// dropped when delivered, in both directions.
+    pub cut_links: BTreeSet<(u64, u64)>,
     /// Where the current command writes.
     pub output: Output,
 }
@@ -46,7 +49,7 @@ pub struct InteractionEnv {
 impl InteractionEnv {
     /// An empty group writing to `output`.
     pub fn new(output: Output) -> InteractionEnv {
-        InteractionEnv { nodes: Vec::new(), messages: Vec::new(), output }
+        InteractionEnv { nodes: Vec::new(), messages: Vec::new(), cut_links: BTreeSet::new(), output }
     }
 
     /// Runs one command and returns its output (`ok` when it printed nothing).
@@ -78,6 +81,11 @@ impl InteractionEnv {
     /// The given ids, or every node's when none is given.
     pub fn ids_or_all(&self, ids: Vec<u64>) -> Vec<u64> {
         if ids.is_empty() { self.all_ids() } else { ids }
+    }
+
+    /// Whether the link between `a` and `b` is cut.
+    pub fn is_cut(&self, a: u64, b: u64) -> bool {
+        self.cut_links.contains(&(a.min(b), a.max(b)))
     }
 
     /// Prints an error the core returned; such errors are part of the expected behaviour.

@@ -28,7 +28,8 @@ pub fn run(env: &mut InteractionEnv, mut args: Args) -> Result<(), String> {
     };
     let index: Option<u64> = args.opt("index")?;
     let content: String = args.opt("content")?.unwrap_or_default();
-    let cfg = config_from_args(&mut args)?;
+    let mut cfg = default_config();
+    apply_config_args(&mut cfg, &mut args)?;
     args.finish()?;
     let initial = match index {
         Some(0) => return Err("index must be at least 1".to_string()),
@@ -60,8 +61,8 @@ fn default_config() -> Config {
     }
 }
 
-fn config_from_args(args: &mut Args) -> Result<Config, String> {
-    let mut cfg = default_config();
+/// Sets the `Config` fields named by the command's options.
+pub fn apply_config_args(cfg: &mut Config, args: &mut Args) -> Result<(), String> {
     if let Some(v) = args.opt("async-storage-writes")? {
         cfg.async_storage_writes = v;
     }
@@ -108,7 +109,7 @@ fn config_from_args(args: &mut Args) -> Result<Config, String> {
     if let Some(v) = args.opt("heartbeat-tick")? {
         cfg.heartbeat_tick = v;
     }
-    Ok(cfg)
+    Ok(())
 }
 
 fn new_node(id: u64, cfg: &Config, initial: Option<&Snapshot>) -> Result<Node, String> {

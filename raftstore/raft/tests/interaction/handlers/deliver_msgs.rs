@@ -1,7 +1,8 @@
 //! `deliver-msgs <ids> [drop=(ids)] [type=MsgApp]`: delivers the messages in flight to the given
 //! nodes, in the order they were sent, or drops those to the `drop` nodes. With `type`, only
 //! messages of that type are handled. Local messages (to or from the node itself or its storage
-//! threads) are never dropped: they stand for reliable in-process hand-offs.
+//! threads) are never dropped: they stand for reliable in-process hand-offs. A message over a
+//! link that `cut` or `isolate` broke is dropped instead of delivered.
 
 use raft::raft::is_local_msg_target;
 use raft::raftpb::{Message, MessageType};
@@ -42,7 +43,7 @@ pub fn deliver_msgs(env: &mut InteractionEnv, to: u64, kind: Option<MessageType>
     let count = msgs.len();
     for m in msgs {
         let text = describe_message(&m);
-        if drop {
+        if drop || env.is_cut(m.from, m.to) && !is_local(&m) {
             env.output.line(&format!("dropped: {text}"));
             continue;
         }

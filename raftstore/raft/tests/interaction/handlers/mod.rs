@@ -5,8 +5,11 @@
 mod add_nodes;
 mod campaign;
 mod compact;
+mod cut;
 mod deliver_msgs;
 mod forget_leader;
+mod heal;
+mod isolate;
 mod log_level;
 mod process_append_thread;
 mod process_apply_thread;
@@ -18,6 +21,7 @@ mod raft_state;
 mod read_index;
 mod report_snapshot;
 mod report_unreachable;
+mod restart;
 mod send_snapshot;
 mod snapshot_unavailable;
 mod stabilize;
@@ -37,8 +41,11 @@ pub fn dispatch(env: &mut InteractionEnv, cmd: &str, args: Args, input: &str) ->
         "add-nodes" => add_nodes::run(env, args),
         "campaign" => campaign::run(env, args),
         "compact" => compact::run(env, args),
+        "cut" => cut::run(env, args),
         "deliver-msgs" => deliver_msgs::run(env, args),
         "forget-leader" => forget_leader::run(env, args),
+        "heal" => heal::run(env, args),
+        "isolate" => isolate::run(env, args),
         "log-level" => log_level::run(env, args),
         "process-append-thread" => process_append_thread::run(env, args),
         "process-apply-thread" => process_apply_thread::run(env, args),
@@ -50,6 +57,7 @@ pub fn dispatch(env: &mut InteractionEnv, cmd: &str, args: Args, input: &str) ->
         "read-index" => read_index::run(env, args),
         "report-snapshot" => report_snapshot::run(env, args),
         "report-unreachable" => report_unreachable::run(env, args),
+        "restart" => restart::run(env, args),
         "send-snapshot" => send_snapshot::run(env, args),
         "snapshot-unavailable" => snapshot_unavailable::run(env, args),
         "stabilize" => stabilize::run(env, args),

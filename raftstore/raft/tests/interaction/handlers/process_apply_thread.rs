@@ -49,7 +49,25 @@ pub fn process_apply_thread(env: &mut InteractionEnv, id: u64) -> Result<(), Str
 
 /// Applies committed entries to the node's state machine. A configuration change the core
 /// refuses to apply is printed and leaves the configuration as it was.
+///
+/// The storage's snapshot then becomes the new state, so a leader that must catch a follower
+/// up by snapshot sends what it has applied (the log itself is only compacted by `compact`).
 pub fn apply(node: &mut Node, entries: &[Entry], output: &Output) {
+    if entries.is_empty() {
+        return;
+    }
+    apply_entries(node, entries, output);
+    let state = node.history.last().cloned().unwrap_or_default();
+    let mut storage = node.storage.wl();
+    if state.index() > storage.snapshot().index() {
+        let cs = state.meta().conf_state;
+        if let Err(err) = storage.create_snapshot(state.index(), cs, state.data.clone()) {
+            output.error(&format!("error creating snapshot at {}: {err}", state.index()));
+        }
+    }
+}
+
+fn apply_entries(node: &mut Node, entries: &[Entry], output: &Output) {
     for e in entries {
         let last = node.history.last().cloned().unwrap_or_default();
         let mut conf_state = last.meta().conf_state;
