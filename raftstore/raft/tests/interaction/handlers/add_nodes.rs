@@ -2,7 +2,8 @@
 //! nodes with the next free ids.
 //!
 //! With `index`, every new node starts from a snapshot at that index (term 1) holding `content`
-//! and the given configuration, as if the group had run that far. With voters but no index, the
+//! and the given configuration, as if the group had run that far; its hard state is at term 1,
+//! so the first election is for term 2. With voters but no index, the
 //! nodes start with that configuration and an empty log. Without either, a node starts empty and
 //! waits to be added by a configuration change and caught up by a snapshot.
 //!
@@ -13,7 +14,7 @@
 //! `election-tick`, `heartbeat-tick`.
 
 use bytes::Bytes;
-use raft::raftpb::{ConfState, Snapshot, SnapshotMetadata};
+use raft::raftpb::{ConfState, HardState, Snapshot, SnapshotMetadata};
 use raft::{Config, MemStorage, NO_LIMIT, RawNode, ReadOnlyOption};
 
 use crate::args::Args;
@@ -120,8 +121,13 @@ fn new_node(id: u64, cfg: &Config, initial: Option<&Snapshot>) -> Result<Node, S
             MemStorage::new_with_conf_state(snap.meta().conf_state.unwrap_or_default())
         }
         Some(snap) => {
+            // As after a real bootstrap, the node has seen the term of the snapshot's last entry:
+            // no entry may be newer than the node's own term.
             let storage = MemStorage::new();
-            storage.wl().apply_snapshot(snap.clone()).map_err(|err| err.to_string())?;
+            let mut core = storage.wl();
+            core.apply_snapshot(snap.clone()).map_err(|err| err.to_string())?;
+            core.set_hard_state(HardState { term: snap.term(), vote: 0, commit: snap.index() });
+            drop(core);
             cfg.applied = snap.index();
             storage
         }
