@@ -6,7 +6,10 @@
 //! * `raft-core`: the consensus core alone, many groups of three replicas on in-memory storage
 //!   with in-memory message queues; for comparing Raft libraries on the same footing.
 
-#![allow(clippy::print_stdout, reason = "a benchmark binary reports on standard output")]
+#![allow(
+    clippy::print_stdout,
+    reason = "a benchmark binary reports on standard output"
+)]
 
 mod raft_core;
 mod report;
@@ -24,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Scenario {
-    /// The consensus core alone: G groups x 3 replicas on MemStorage, in-memory queues.
+    /// The consensus core alone: G groups x 3 replicas on `MemStorage`, in-memory queues.
     RaftCore(raft_core::Options),
 }
 

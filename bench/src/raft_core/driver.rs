@@ -9,7 +9,10 @@ use super::group::{Group, RoundStats};
 use super::{Options, TICK};
 
 /// How long leader election and settling may take before the run is declared broken.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
+const SETTLE_TIMEOUT: Duration = Duration::from_mins(2);
+
+/// Groups that campaign together while leaders are elected.
+const ELECTION_WAVE_GROUPS: usize = 256;
 
 /// What one thread measured.
 pub struct DriverResult {
@@ -43,7 +46,9 @@ impl DriverResult {
         self.ops += other.ops;
         self.rounds += other.rounds;
         self.measured = self.measured.max(other.measured);
-        self.latency.add(&other.latency).expect("invariant: histograms share their bounds");
+        self.latency
+            .add(&other.latency)
+            .expect("invariant: histograms share their bounds");
         self.stats.add(other.stats);
     }
 }
@@ -65,45 +70,68 @@ pub struct Driver {
 
 impl Driver {
     /// Builds thread `thread`'s groups and clients out of `threads`.
-    pub fn new(opts: &Options, thread: usize, threads: usize, clients: usize) -> anyhow::Result<Driver> {
+    pub fn new(
+        opts: &Options,
+        thread: usize,
+        threads: usize,
+        clients: usize,
+    ) -> anyhow::Result<Driver> {
         let mut groups = Vec::new();
         for g in (thread..opts.groups).step_by(threads) {
             groups.push(Group::new(opts.seed.wrapping_add(g as u64))?);
         }
         let client_count = (thread..clients).step_by(threads).count();
         let clients = (0..client_count)
-            .map(|c| Client { next_group: c % groups.len().max(1), sent_at: None })
+            .map(|c| Client {
+                next_group: c % groups.len().max(1),
+                sent_at: None,
+            })
             .collect();
         let n = groups.len();
         Ok(Driver {
             groups,
             clients,
             ready_clients: Vec::new(),
-            active: (0..n).collect(),
-            is_active: vec![true; n],
+            active: Vec::new(),
+            is_active: vec![false; n],
             value_size: opts.value_size,
         })
     }
 
-    /// Runs rounds (and ticks) until every group has a leader and nothing is in flight.
+    /// Elects every group's leader, a wave of groups at a time so the election's transient
+    /// messages stay small next to the groups themselves, then runs rounds until nothing is in
+    /// flight.
     pub fn elect_and_settle(&mut self) -> anyhow::Result<()> {
         let start = Instant::now();
-        let mut next_tick = start + TICK;
-        let mut stats = RoundStats::default();
-        loop {
-            let now = Instant::now();
-            if now >= next_tick {
-                self.tick_all();
-                next_tick += TICK;
+        let mut scratch = DriverResult::default();
+        let all: Vec<usize> = (0..self.groups.len()).collect();
+        for wave in all.chunks(ELECTION_WAVE_GROUPS) {
+            for &g in wave {
+                self.groups[g].campaign()?;
+                self.activate(g);
             }
-            self.round(&mut stats, None, now);
-            if self.active.is_empty() && self.groups.iter().all(|g| g.leader().is_some()) {
-                return Ok(());
+            while !self.active.is_empty() {
+                self.round(&mut scratch, false, Instant::now());
+                anyhow::ensure!(
+                    start.elapsed() < SETTLE_TIMEOUT,
+                    "leaders not elected in time"
+                );
             }
-            anyhow::ensure!(now - start < SETTLE_TIMEOUT, "groups did not elect leaders in time");
-            if self.active.is_empty() {
-                std::thread::sleep(next_tick.saturating_duration_since(Instant::now()));
-            }
+        }
+        anyhow::ensure!(
+            self.groups.iter().all(|g| g.leader().is_some()),
+            "some group did not elect its leader"
+        );
+        for g in &mut self.groups {
+            g.release_buffers();
+        }
+        Ok(())
+    }
+
+    fn activate(&mut self, g: usize) {
+        if !self.is_active[g] {
+            self.is_active[g] = true;
+            self.active.push(g);
         }
     }
 
@@ -125,10 +153,14 @@ impl Driver {
                 next_tick += TICK;
             }
             self.propose_ready_clients(now);
-            self.round(&mut result.stats, Some(&mut result), now);
+            self.round(&mut result, true, now);
             result.rounds += 1;
             if self.active.is_empty() && self.ready_clients.is_empty() {
-                std::thread::sleep(next_tick.min(deadline).saturating_duration_since(Instant::now()));
+                std::thread::sleep(
+                    next_tick
+                        .min(deadline)
+                        .saturating_duration_since(Instant::now()),
+                );
             }
         }
         result.measured = start.elapsed();
@@ -149,7 +181,8 @@ impl Driver {
         let ready = std::mem::take(&mut self.ready_clients);
         for c in ready {
             let g = self.clients[c].next_group;
-            if self.groups[g].propose(self.value(c)) {
+            let value = self.value(c);
+            if self.groups[g].propose(value) {
                 self.clients[c].next_group = (g + 1) % self.groups.len();
                 self.clients[c].sent_at = Some(now);
                 if !self.is_active[g] {
@@ -171,7 +204,9 @@ impl Driver {
         buf.freeze()
     }
 
-    fn round(&mut self, stats: &mut RoundStats, mut result: Option<&mut DriverResult>, now: Instant) {
+    /// Runs one round over the active groups; completions count toward `result` only when
+    /// `measuring`.
+    fn round(&mut self, result: &mut DriverResult, measuring: bool, now: Instant) {
         let active = std::mem::take(&mut self.active);
         for &g in &active {
             self.is_active[g] = false;
@@ -179,15 +214,23 @@ impl Driver {
         for g in active {
             let clients = &mut self.clients;
             let ready_clients = &mut self.ready_clients;
+            let DriverResult {
+                stats,
+                ops,
+                latency,
+                ..
+            } = &mut *result;
             let more = self.groups[g].round(stats, |e| {
                 let Some(id) = e.data.get(..8) else { return };
                 let c = u64::from_le_bytes(id.try_into().expect("invariant: 8 bytes")) as usize;
-                let Some(client) = clients.get_mut(c) else { return };
+                let Some(client) = clients.get_mut(c) else {
+                    return;
+                };
                 if let Some(sent_at) = client.sent_at.take() {
-                    if let Some(result) = result.as_deref_mut() {
-                        result.ops += 1;
+                    if measuring {
+                        *ops += 1;
                         let micros = now.saturating_duration_since(sent_at).as_micros() as u64;
-                        let _ = result.latency.record(micros.max(1));
+                        let _ = latency.record(micros.max(1));
                     }
                     ready_clients.push(c);
                 }

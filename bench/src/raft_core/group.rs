@@ -49,7 +49,10 @@ fn compact_applied(r: &mut Replica) {
     let first = r.node.raft.raft_log.first_index();
     if applied > first + LOG_KEEP_ENTRIES + LOG_COMPACT_BATCH {
         let to = applied - LOG_KEEP_ENTRIES;
-        r.storage.wl().compact(to).expect("invariant: compacting below the applied index");
+        r.storage
+            .wl()
+            .compact(to)
+            .expect("invariant: compacting below the applied index");
     }
 }
 
@@ -73,7 +76,7 @@ fn config(id: u64, seed: u64) -> Config {
 }
 
 impl Group {
-    /// A fresh group whose replica 1 campaigns at once.
+    /// A fresh group; call [`Group::campaign`] to elect replica 1.
     pub fn new(seed: u64) -> anyhow::Result<Group> {
         let mut replicas = Vec::with_capacity(PEERS.len());
         for id in PEERS {
@@ -82,16 +85,38 @@ impl Group {
                 ..ConfState::default()
             });
             let node = RawNode::new(&config(id, seed), storage.clone())?;
-            replicas.push(Replica { node, storage, inbox: Vec::new() });
+            replicas.push(Replica {
+                node,
+                storage,
+                inbox: Vec::new(),
+            });
         }
-        let mut group = Group { replicas, outbox: Vec::new() };
-        group.replicas[0].node.campaign()?;
-        Ok(group)
+        Ok(Group {
+            replicas,
+            outbox: Vec::new(),
+        })
+    }
+
+    /// Makes replica 1 campaign.
+    pub fn campaign(&mut self) -> anyhow::Result<()> {
+        self.replicas[0].node.campaign()?;
+        Ok(())
     }
 
     /// The index (0..3) of the replica that is leader, if any.
     pub fn leader(&self) -> Option<usize> {
-        self.replicas.iter().position(|r| r.node.raft.state == StateRole::Leader)
+        self.replicas
+            .iter()
+            .position(|r| r.node.raft.state == StateRole::Leader)
+    }
+
+    /// Frees the benchmark's own message queues (not the replicas' state), so that a memory
+    /// measurement counts the replicas only.
+    pub fn release_buffers(&mut self) {
+        self.outbox = Vec::new();
+        for r in &mut self.replicas {
+            r.inbox = Vec::new();
+        }
     }
 
     /// Ticks every replica.
@@ -111,7 +136,11 @@ impl Group {
 
     /// Runs one round. `on_leader_apply` sees every entry the leader applies. Returns whether
     /// the group has more work (messages in flight or a pending `Ready`).
-    pub fn round(&mut self, stats: &mut RoundStats, mut on_leader_apply: impl FnMut(&Entry)) -> bool {
+    pub fn round(
+        &mut self,
+        stats: &mut RoundStats,
+        mut on_leader_apply: impl FnMut(&Entry),
+    ) -> bool {
         for r in &mut self.replicas {
             for m in r.inbox.drain(..) {
                 // Stale or unknown-peer responses are refused by design; nothing to do.
@@ -127,7 +156,8 @@ impl Group {
                     core.set_hard_state(hs);
                 }
                 if !rd.entries.is_empty() {
-                    core.append(&rd.entries).expect("invariant: ready entries follow the log");
+                    core.append(&rd.entries)
+                        .expect("invariant: ready entries follow the log");
                 }
             }
             let is_leader = r.node.raft.state == StateRole::Leader;

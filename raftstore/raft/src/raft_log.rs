@@ -114,10 +114,15 @@ impl<S: Storage> RaftLog<S> {
         if let Some(i) = self.unstable.maybe_last_index() {
             return i;
         }
-        match self.store.last_index() {
-            Ok(i) => i,
-            Err(e) => panic!("storage failed to report its last index: {e}"),
-        }
+        // With nothing unstable, storage ends right before the unstable offset: entries leave
+        // the unstable log only once storage holds them, and storage holds nothing newer.
+        let last = self.unstable.offset - 1;
+        debug_assert_eq!(
+            self.store.last_index().ok(),
+            Some(last),
+            "invariant: storage ends right before the unstable offset"
+        );
+        last
     }
 
     /// The term of the last entry.
@@ -136,15 +141,18 @@ impl<S: Storage> RaftLog<S> {
     /// The term of the entry at `i`.
     ///
     /// The valid range is `[first_index() - 1, last_index()]` (the entry before the first is
-    /// compacted away but its term is kept). Outside it the term is reported as 0, which no real
-    /// entry has, except the entry at index 0.
+    /// compacted away but its term is kept for matching appends).
     ///
     /// # Errors
     ///
-    /// Passes on storage errors for indexes in range (such as `Compacted` when a compaction
-    /// raced with the call).
+    /// `Compacted` below the range and `Unavailable` above it, so that a leader notices when a
+    /// follower needs a snapshot; storage errors for indexes in range are passed on.
     pub fn term(&self, i: u64) -> Result<u64> {
-        self.term_in_range(i).unwrap_or(Ok(0))
+        match self.term_in_range(i) {
+            Some(t) => t,
+            None if i > self.last_index() => Err(Error::Storage(StorageError::Unavailable)),
+            None => Err(Error::Storage(StorageError::Compacted)),
+        }
     }
 
     /// Whether the entry at `i` exists (or is the compaction point) and has term `term`.
@@ -354,7 +362,7 @@ impl<S: Storage> RaftLog<S> {
             .as_ref()
             .filter(|s| s.index() >= request_index)
         {
-            return Ok(snap.clone());
+            return Ok((**snap).clone());
         }
         self.store.snapshot(request_index, to)
     }
@@ -584,10 +592,17 @@ impl<S: Storage> RaftLog<S> {
         if let Some(t) = self.unstable.maybe_term(i) {
             return Some(Ok(t));
         }
-        if i + 1 < self.first_index() || i > self.last_index() {
+        if self.unstable.snapshot.is_some() || i >= self.unstable.offset {
+            // The unstable snapshot and entries cover every valid index from the offset on
+            // (and, with a snapshot, every valid index at all).
             return None;
         }
-        Some(self.store.term(i))
+        // Below the unstable entries storage alone is authoritative and checks its own bounds,
+        // which saves asking it for them first.
+        match self.store.term(i) {
+            Err(Error::Storage(StorageError::Compacted | StorageError::Unavailable)) => None,
+            other => Some(other),
+        }
     }
 
     fn check_append_after_committed(&self, first_new: u64) {
@@ -601,7 +616,13 @@ impl<S: Storage> RaftLog<S> {
     /// `Compacted` if `lo` is below the first index; panics unless `lo <= hi <= last_index + 1`.
     fn check_bounds(&self, lo: u64, hi: u64) -> Result<()> {
         assert!(lo <= hi, "invalid slice [{lo}, {hi})");
-        let first = self.first_index();
+        // The first index never exceeds the unstable offset: skip asking storage for it when
+        // the slice starts at or after the offset (the common case of replicating new entries).
+        let first = if lo >= self.unstable.offset {
+            lo
+        } else {
+            self.first_index()
+        };
         if lo < first {
             return Err(Error::Storage(StorageError::Compacted));
         }

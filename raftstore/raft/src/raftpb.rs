@@ -145,8 +145,8 @@ pub struct Message {
     #[prost(uint64, tag = "8")]
     pub commit: u64,
     /// For `MsgSnap` and `MsgStorageAppend`: the snapshot to install.
-    #[prost(message, optional, tag = "9")]
-    pub snapshot: Option<Snapshot>,
+    #[prost(message, optional, boxed, tag = "9")]
+    pub snapshot: Option<Box<Snapshot>>,
     /// A negative answer.
     #[prost(bool, tag = "10")]
     pub reject: bool,

@@ -202,6 +202,11 @@ impl MemStorageCore {
             );
         }
         self.entries.truncate(keep);
+        if self.entries.is_empty() {
+            // An idle group's log holds a handful of entries: size it exactly rather than by
+            // the growth policy's minimum.
+            self.entries.reserve_exact(ents.len());
+        }
         self.entries.extend_from_slice(ents);
         self.debug_check();
         Ok(())

@@ -157,7 +157,7 @@ fn find_conflict_by_term_finds_the_last_possible_match() {
         log.append(&ents_from(snap_index + 1, &terms[1..]));
         let (got, got_term) = log.find_conflict_by_term(index, term);
         assert_eq!(got, want, "find_conflict_by_term({index}, {term})");
-        assert_eq!(got_term, log.term(got).unwrap(), "term of {got}");
+        assert_eq!(got_term, log.term(got).unwrap_or(0), "term of {got}");
     }
 }
 
@@ -287,7 +287,7 @@ fn match_term_is_false_outside_the_log_even_for_term_zero() {
     assert!(log.match_term(0, 0));
     assert!(log.match_term(3, 3));
     assert!(!log.match_term(4, 0));
-    assert_eq!(log.term(4), Ok(0));
+    assert_eq!(log.term(4), Err(Error::Storage(StorageError::Unavailable)));
     assert_eq!(
         log.maybe_append(5, 0, 0, &ents_from(6, &[1])),
         None,
@@ -588,8 +588,8 @@ fn stale_write_acknowledgement_after_replacement_is_ignored() {
     assert_eq!(log.unstable.offset, 1);
     assert_eq!(log.next_unstable_ents(), ents_from(1, &[2]).as_slice());
     assert_eq!(
-        (log.last_index(), log.term(1), log.term(2)),
-        (1, Ok(2), Ok(0))
+        (log.last_index(), log.term(1), log.term(2).unwrap_or(0)),
+        (1, Ok(2), 0)
     );
     assert_eq!(log.all_entries(), ents_from(1, &[2]));
 
@@ -645,12 +645,20 @@ fn slice_with_inverted_bounds_panics() {
 }
 
 #[test]
-fn term_is_zero_outside_the_log() {
+fn term_outside_the_log_is_compacted_or_unavailable() {
     let mut log = new_log(storage_after(100, 1));
     log.append(&(101..200).map(|i| ent(i, i - 100)).collect::<Vec<_>>());
-    let cases = [(99, 0), (100, 1), (150, 50), (199, 99), (200, 0)];
+    let compacted = Err(Error::Storage(StorageError::Compacted));
+    let unavailable = Err(Error::Storage(StorageError::Unavailable));
+    let cases = [
+        (99, compacted),
+        (100, Ok(1)),
+        (150, Ok(50)),
+        (199, Ok(99)),
+        (200, unavailable),
+    ];
     for (index, term) in cases {
-        assert_eq!(log.term(index), Ok(term), "term({index})");
+        assert_eq!(log.term(index), term, "term({index})");
     }
 }
 
@@ -659,8 +667,13 @@ fn term_with_an_unstable_snapshot_hides_storage() {
     let mut log = new_log(storage_after(100, 1));
     log.restore(snap(105, 1));
     for (index, term) in [(100, 0), (101, 0), (104, 0), (105, 1), (106, 0)] {
-        assert_eq!(log.term(index), Ok(term), "term({index})");
+        assert_eq!(log.term(index).unwrap_or(0), term, "term({index})");
     }
+    assert_eq!(log.term(104), Err(Error::Storage(StorageError::Compacted)));
+    assert_eq!(
+        log.term(106),
+        Err(Error::Storage(StorageError::Unavailable))
+    );
     assert_eq!(log.first_index(), 106);
     assert_eq!(log.last_index(), 105);
 }
@@ -672,7 +685,7 @@ fn term_below_a_racing_compaction_is_out_of_range() {
     storage.wl().append(&ents_indexed(1, 10)).unwrap();
     let log = new_log(storage.clone());
     storage.wl().compact(5).unwrap();
-    assert_eq!(log.term(3), Ok(0));
+    assert_eq!(log.term(3), Err(Error::Storage(StorageError::Compacted)));
     assert_eq!(log.term(5), Ok(5));
     assert_eq!(log.first_index(), 6);
 }
@@ -737,7 +750,11 @@ fn term_passes_storage_errors_on() {
     )));
     assert_eq!(log.term(3), fault);
     assert_eq!(log.term(6), Ok(6), "unstable entries need no storage");
-    assert_eq!(log.term(9), Ok(0), "out of range needs no storage");
+    assert_eq!(
+        log.term(9),
+        Err(Error::Storage(StorageError::Unavailable)),
+        "out of range needs no storage"
+    );
     assert!(!log.match_term(3, 3));
     assert_eq!(
         log.find_conflict_by_term(7, 3),
@@ -1131,7 +1148,7 @@ proptest! {
             prop_assert_eq!(log.committed, model.committed);
             prop_assert_eq!(log.last_index(), model.terms.len() as u64);
             for i in 0..=model.terms.len() as u64 + 1 {
-                prop_assert_eq!(log.term(i), Ok(model.term(i).unwrap_or(0)));
+                prop_assert_eq!(log.term(i).unwrap_or(0), model.term(i).unwrap_or(0));
             }
         }
     }
