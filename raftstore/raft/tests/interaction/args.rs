@@ -60,7 +60,9 @@ impl Args {
 
     /// The single value of `key`, if given.
     pub fn opt<T: FromStr>(&mut self, key: &str) -> Result<Option<T>, String> {
-        let Some(vals) = self.named.remove(key) else { return Ok(None) };
+        let Some(vals) = self.named.remove(key) else {
+            return Ok(None);
+        };
         match vals.as_slice() {
             [val] => parse(key, val).map(Some),
             _ => Err(format!("{key} takes one value, got {vals:?}")),
@@ -69,7 +71,8 @@ impl Args {
 
     /// The single value of `key`, which must be given.
     pub fn req<T: FromStr>(&mut self, key: &str) -> Result<T, String> {
-        self.opt(key)?.ok_or_else(|| format!("missing argument {key}="))
+        self.opt(key)?
+            .ok_or_else(|| format!("missing argument {key}="))
     }
 
     /// Every value of `key` (`key=(a,b,c)`), empty if not given.

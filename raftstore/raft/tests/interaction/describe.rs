@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 
 use raft::raftpb::{
-    ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfState, Entry, EntryType,
-    HardState, Message, Snapshot,
+    ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfState, Entry, EntryType, HardState,
+    Message, Snapshot,
 };
 use raft::{LOCAL_APPEND_THREAD, LOCAL_APPLY_THREAD, Ready, SoftState, decode_conf_change};
 
@@ -25,7 +25,12 @@ pub fn describe_ready(rd: &Ready) -> String {
         let _ = writeln!(body, "HardState {}", describe_hard_state(hs));
     }
     for rs in &rd.read_states {
-        let _ = writeln!(body, "ReadState Index:{} Ctx:{}", rs.index, describe_data(&rs.request_ctx));
+        let _ = writeln!(
+            body,
+            "ReadState Index:{} Ctx:{}",
+            rs.index,
+            describe_data(&rs.request_ctx)
+        );
     }
     if !rd.entries.is_empty() {
         body.push_str("Entries:\n");
@@ -69,7 +74,12 @@ pub fn describe_hard_state(hs: &HardState) -> String {
 pub fn describe_snapshot(snap: &Snapshot) -> String {
     let meta = snap.meta();
     let cs = meta.conf_state.unwrap_or_default();
-    format!("Index:{} Term:{} ConfState:{}", meta.index, meta.term, describe_conf_state(&cs))
+    format!(
+        "Index:{} Term:{} ConfState:{}",
+        meta.index,
+        meta.term,
+        describe_conf_state(&cs)
+    )
 }
 
 /// Every list of the configuration, empty ones included, so a change is easy to spot.
@@ -205,7 +215,7 @@ fn describe_message_indented(m: &Message, indent: &str) -> String {
 /// A context: quoted when it is text (a campaign kind), otherwise its bytes in hex (a read
 /// round's id).
 fn describe_context(ctx: &[u8]) -> String {
-    if ctx.iter().all(|b| b.is_ascii_graphic()) {
+    if ctx.iter().all(u8::is_ascii_graphic) {
         return describe_data(ctx);
     }
     let mut s = String::from("0x");

@@ -49,7 +49,12 @@ pub struct InteractionEnv {
 impl InteractionEnv {
     /// An empty group writing to `output`.
     pub fn new(output: Output) -> InteractionEnv {
-        InteractionEnv { nodes: Vec::new(), messages: Vec::new(), cut_links: BTreeSet::new(), output }
+        InteractionEnv {
+            nodes: Vec::new(),
+            messages: Vec::new(),
+            cut_links: BTreeSet::new(),
+            output,
+        }
     }
 
     /// Runs one command and returns its output (`ok` when it printed nothing).
@@ -64,13 +69,19 @@ impl InteractionEnv {
             panic!("command `{}` failed: {err}", case.directive);
         }
         let out = self.output.take();
-        if out.is_empty() { "ok\n".to_string() } else { out }
+        if out.is_empty() {
+            "ok\n".to_string()
+        } else {
+            out
+        }
     }
 
     /// The node with the given id.
     pub fn node(&mut self, id: u64) -> Result<&mut Node, String> {
         let idx = id.checked_sub(1).ok_or("node ids start at 1")? as usize;
-        self.nodes.get_mut(idx).ok_or_else(|| format!("node {id} does not exist"))
+        self.nodes
+            .get_mut(idx)
+            .ok_or_else(|| format!("node {id} does not exist"))
     }
 
     /// The ids of every node, ascending.

@@ -62,12 +62,20 @@ pub struct Output {
 impl Output {
     /// An empty buffer printing everything.
     pub fn new() -> Output {
-        let state = OutputState { text: String::new(), indent: 0, level: LogLevel::Debug };
-        Output { state: Arc::new(Mutex::new(state)) }
+        let state = OutputState {
+            text: String::new(),
+            indent: 0,
+            level: LogLevel::Debug,
+        };
+        Output {
+            state: Arc::new(Mutex::new(state)),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, OutputState> {
-        self.state.lock().expect("invariant: nothing panics while holding the output lock")
+        self.state
+            .lock()
+            .expect("invariant: nothing panics while holding the output lock")
     }
 
     /// Sets the level from which on log events are printed.

@@ -13,6 +13,8 @@
 //! `disable-proposal-forwarding`, `disable-conf-change-validation`, `step-down-on-removal`,
 //! `election-tick`, `heartbeat-tick`.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use raft::raftpb::{ConfState, HardState, Snapshot, SnapshotMetadata};
 use raft::{Config, MemStorage, NO_LIMIT, RawNode, ReadOnlyOption};
@@ -36,17 +38,26 @@ pub fn run(env: &mut InteractionEnv, mut args: Args) -> Result<(), String> {
         Some(0) => return Err("index must be at least 1".to_string()),
         Some(index) => Some(Snapshot {
             data: Bytes::from(content),
-            metadata: Some(SnapshotMetadata { conf_state: Some(cs), index, term: 1 }),
+            metadata: Some(SnapshotMetadata {
+                conf_state: Some(cs),
+                index,
+                term: 1,
+            }),
         }),
         None if !cs.voters.is_empty() || !cs.learners.is_empty() => Some(Snapshot {
             data: Bytes::from(content),
-            metadata: Some(SnapshotMetadata { conf_state: Some(cs), index: 0, term: 0 }),
+            metadata: Some(SnapshotMetadata {
+                conf_state: Some(cs),
+                index: 0,
+                term: 0,
+            }),
         }),
         None => None,
     };
     for _ in 0..count {
         let id = env.nodes.len() as u64 + 1;
-        let node = new_node(id, &cfg, initial.as_ref()).map_err(|err| format!("node {id}: {err}"))?;
+        let node =
+            new_node(id, &cfg, initial.as_ref()).map_err(|err| format!("node {id}: {err}"))?;
         env.nodes.push(node);
     }
     Ok(())
@@ -125,8 +136,13 @@ fn new_node(id: u64, cfg: &Config, initial: Option<&Snapshot>) -> Result<Node, S
             // no entry may be newer than the node's own term.
             let storage = MemStorage::new();
             let mut core = storage.wl();
-            core.apply_snapshot(snap.clone()).map_err(|err| err.to_string())?;
-            core.set_hard_state(HardState { term: snap.term(), vote: 0, commit: snap.index() });
+            core.apply_snapshot(snap.clone())
+                .map_err(|err| err.to_string())?;
+            core.set_hard_state(HardState {
+                term: snap.term(),
+                vote: 0,
+                commit: snap.index(),
+            });
             drop(core);
             cfg.applied = snap.index();
             storage
@@ -138,8 +154,8 @@ fn new_node(id: u64, cfg: &Config, initial: Option<&Snapshot>) -> Result<Node, S
         raw,
         storage,
         config: cfg,
-        append_work: Default::default(),
-        apply_work: Default::default(),
+        append_work: VecDeque::new(),
+        apply_work: VecDeque::new(),
         history,
     })
 }

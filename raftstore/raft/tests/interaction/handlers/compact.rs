@@ -14,10 +14,14 @@ pub fn run(env: &mut InteractionEnv, mut args: Args) -> Result<(), String> {
     let node = env.node(id)?;
     let applied = node.history.last().map_or(0, raft::raftpb::Snapshot::index);
     if index > applied {
-        return Err(format!("cannot compact node {id} to {index}: applied only to {applied}"));
+        return Err(format!(
+            "cannot compact node {id} to {index}: applied only to {applied}"
+        ));
     }
     let mut storage = node.storage.wl();
-    storage.compact(index).map_err(|err| format!("node {id}: compacting: {err}"))?;
+    storage
+        .compact(index)
+        .map_err(|err| format!("node {id}: compacting: {err}"))?;
     drop(storage);
     print_log(env, id)
 }

@@ -14,7 +14,10 @@ use crate::env::InteractionEnv;
 pub fn run(env: &mut InteractionEnv, mut args: Args) -> Result<(), String> {
     let deliver = args.ids();
     let drop: Vec<u64> = args.list("drop")?;
-    let kind = args.opt::<String>("type")?.map(|name| parse_type(&name)).transpose()?;
+    let kind = args
+        .opt::<String>("type")?
+        .map(|name| parse_type(&name))
+        .transpose()?;
     args.finish()?;
     if let Some(id) = deliver.iter().find(|id| drop.contains(id)) {
         return Err(format!("cannot both deliver and drop messages to {id}"));
@@ -33,12 +36,15 @@ pub fn run(env: &mut InteractionEnv, mut args: Args) -> Result<(), String> {
 }
 
 /// Delivers (or drops) the messages to `to`, of type `kind` if given, and returns how many.
-pub fn deliver_msgs(env: &mut InteractionEnv, to: u64, kind: Option<MessageType>, drop: bool) -> usize {
+pub fn deliver_msgs(
+    env: &mut InteractionEnv,
+    to: u64,
+    kind: Option<MessageType>,
+    drop: bool,
+) -> usize {
     let (msgs, rest): (Vec<Message>, Vec<Message>) = std::mem::take(&mut env.messages)
         .into_iter()
-        .partition(|m| {
-            m.to == to && kind.is_none_or(|k| m.kind() == k) && !(drop && is_local(m))
-        });
+        .partition(|m| m.to == to && kind.is_none_or(|k| m.kind() == k) && !(drop && is_local(m)));
     env.messages = rest;
     let count = msgs.len();
     for m in msgs {

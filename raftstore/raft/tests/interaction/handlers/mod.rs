@@ -33,7 +33,12 @@ use crate::args::Args;
 use crate::env::InteractionEnv;
 
 /// Runs the command `cmd`; `input` is the text between the command line and `----`.
-pub fn dispatch(env: &mut InteractionEnv, cmd: &str, args: Args, input: &str) -> Result<(), String> {
+pub fn dispatch(
+    env: &mut InteractionEnv,
+    cmd: &str,
+    args: Args,
+    input: &str,
+) -> Result<(), String> {
     if cmd != "propose-conf-change" && !input.trim().is_empty() {
         return Err(format!("{cmd} takes no input"));
     }

@@ -34,9 +34,13 @@ pub fn process_append_thread(env: &mut InteractionEnv, id: u64) -> Result<(), St
     let responses = std::mem::take(&mut m.responses);
     output.line("Processing:");
     output.line(&describe_message(&m));
-    let hs = HardState { term: m.term, vote: m.vote, commit: m.commit };
+    let hs = HardState {
+        term: m.term,
+        vote: m.vote,
+        commit: m.commit,
+    };
     let hs = (!hs.is_empty()).then_some(hs);
-    persist(node, hs, &m.entries, m.snapshot.as_ref())
+    persist(node, hs, &m.entries, m.snapshot.as_deref())
         .map_err(|err| format!("node {id}: append thread: {err}"))?;
     output.line("Responses:");
     for r in &responses {

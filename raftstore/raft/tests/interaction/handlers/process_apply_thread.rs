@@ -62,7 +62,10 @@ pub fn apply(node: &mut Node, entries: &[Entry], output: &Output) {
     if state.index() > storage.snapshot().index() {
         let cs = state.meta().conf_state;
         if let Err(err) = storage.create_snapshot(state.index(), cs, state.data.clone()) {
-            output.error(&format!("error creating snapshot at {}: {err}", state.index()));
+            output.error(&format!(
+                "error creating snapshot at {}: {err}",
+                state.index()
+            ));
         }
     }
 }
@@ -72,14 +75,18 @@ fn apply_entries(node: &mut Node, entries: &[Entry], output: &Output) {
         let last = node.history.last().cloned().unwrap_or_default();
         let mut conf_state = last.meta().conf_state;
         let update = if raft::raft::is_conf_change_entry(e) {
-            match decode_conf_change(e) {
-                Ok(cc) => match node.raw.apply_conf_change(&cc) {
-                    Ok(cs) => conf_state = Some(cs),
-                    Err(err) => output.error(&format!("error applying {}/{}: {err}", e.term, e.index)),
-                },
-                Err(err) => output.error(&format!("error decoding {}/{}: {err}", e.term, e.index)),
+            let applied = decode_conf_change(e)
+                .and_then(|cc| node.raw.apply_conf_change(&cc).map(|cs| (cs, cc.context)));
+            match applied {
+                Ok((cs, context)) => {
+                    conf_state = Some(cs);
+                    context
+                }
+                Err(err) => {
+                    output.error(&format!("error applying {}/{}: {err}", e.term, e.index));
+                    bytes::Bytes::new()
+                }
             }
-            decode_conf_change(e).map(|cc| cc.context).unwrap_or_default()
         } else {
             e.data.clone()
         };
@@ -87,7 +94,11 @@ fn apply_entries(node: &mut Node, entries: &[Entry], output: &Output) {
         data.extend_from_slice(&update);
         node.history.push(Snapshot {
             data: data.into(),
-            metadata: Some(SnapshotMetadata { conf_state, index: e.index, term: e.term }),
+            metadata: Some(SnapshotMetadata {
+                conf_state,
+                index: e.index,
+                term: e.term,
+            }),
         });
     }
 }

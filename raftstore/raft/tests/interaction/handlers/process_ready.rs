@@ -4,9 +4,9 @@
 //! entries, queue its messages and call `advance`. Asynchronous nodes only route the messages:
 //! storage work to their append and apply queues, the rest onto the network.
 
-use raft::raftpb::MessageType;
 use raft::Error;
 use raft::raft::is_local_msg_target;
+use raft::raftpb::MessageType;
 
 use super::{process_append_thread, process_apply_thread};
 use crate::args::Args;
@@ -50,7 +50,9 @@ pub fn process_ready(env: &mut InteractionEnv, id: u64) -> Result<(), String> {
             continue;
         }
         if !is_async {
-            return Err(format!("node {id}: a synchronous Ready holds a local message"));
+            return Err(format!(
+                "node {id}: a synchronous Ready holds a local message"
+            ));
         }
         match m.kind() {
             MessageType::MsgStorageAppend => node.append_work.push_back(m),

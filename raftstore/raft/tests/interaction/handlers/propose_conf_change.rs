@@ -36,7 +36,11 @@ pub fn run(env: &mut InteractionEnv, mut args: Args, input: &str) -> Result<(), 
         };
         raw.propose_conf_change(&cc)
     } else {
-        let cc = ConfChangeV2 { transition: transition as i32, changes, ..ConfChangeV2::default() };
+        let cc = ConfChangeV2 {
+            transition: transition as i32,
+            changes,
+            ..ConfChangeV2::default()
+        };
         raw.propose_conf_change(&cc)
     };
     if let Err(err) = result {

@@ -18,7 +18,9 @@ pub fn print_log(env: &mut InteractionEnv, id: u64) -> Result<(), String> {
     let storage = node.storage.rl();
     if storage.entries_vec().is_empty() {
         let (first, last) = (storage.first_index(), storage.last_index());
-        output.line(&format!("log is empty: first index={first}, last index={last}"));
+        output.line(&format!(
+            "log is empty: first index={first}, last index={last}"
+        ));
     } else {
         output.line(&describe_entries(storage.entries_vec()));
     }

@@ -10,7 +10,11 @@ pub fn run(env: &mut InteractionEnv, args: Args) -> Result<(), String> {
     args.finish()?;
     for node in &env.nodes {
         let raft = &node.raw.raft;
-        let voter = if raft.prs.config.voters.contains(raft.id) { "Voter" } else { "Non-Voter" };
+        let voter = if raft.prs.config.voters.contains(raft.id) {
+            "Voter"
+        } else {
+            "Non-Voter"
+        };
         let role = match raft.state {
             StateRole::Leader => "StateLeader",
             StateRole::Candidate => "StateCandidate",

@@ -17,11 +17,15 @@ pub fn run(env: &mut InteractionEnv, mut args: Args) -> Result<(), String> {
     args.finish()?;
     // The state machine survives the crash; it restarts at what it applied, which never exceeds
     // the durable commit index.
-    let state = node.storage.initial_state().map_err(|err| err.to_string())?;
+    let state = node
+        .storage
+        .initial_state()
+        .map_err(|err| err.to_string())?;
     let applied = node.history.last().map_or(0, raft::raftpb::Snapshot::index);
     cfg.applied = applied.min(state.hard_state.commit);
     node.history.retain(|snap| snap.index() <= cfg.applied);
-    node.raw = RawNode::new(&cfg, node.storage.clone()).map_err(|err| format!("node {id}: {err}"))?;
+    node.raw =
+        RawNode::new(&cfg, node.storage.clone()).map_err(|err| format!("node {id}: {err}"))?;
     node.config = cfg;
     node.append_work.clear();
     node.apply_work.clear();

@@ -27,7 +27,7 @@ pub fn run(env: &mut InteractionEnv, mut args: Args) -> Result<(), String> {
         from,
         to,
         term: node.raw.raft.term,
-        snapshot: Some(snapshot),
+        snapshot: Some(Box::new(snapshot)),
         ..Message::of_type(MessageType::MsgSnap)
     };
     env.output.line(&describe_message(&m));

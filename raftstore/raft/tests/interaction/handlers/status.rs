@@ -11,11 +11,17 @@ pub fn run(env: &mut InteractionEnv, mut args: Args) -> Result<(), String> {
     let output = &env.output;
     output.line(&format!("config: {}", status.config));
     if status.basic.lead_transferee != 0 {
-        output.line(&format!("transferring leadership to {}", status.basic.lead_transferee));
+        output.line(&format!(
+            "transferring leadership to {}",
+            status.basic.lead_transferee
+        ));
     }
     if status.progress.is_empty() {
         let ss = status.basic.soft_state;
-        output.line(&format!("no progress: {} (leader {})", ss.raft_state, ss.leader_id));
+        output.line(&format!(
+            "no progress: {} (leader {})",
+            ss.raft_state, ss.leader_id
+        ));
     }
     for (peer, pr) in &status.progress {
         output.line(&format!("{peer}: {pr}"));
