@@ -39,6 +39,9 @@ pub struct InteractionEnv {
     pub nodes: Vec<Node>,
     /// Messages sent and not yet delivered or dropped, in the order they were sent.
     pub messages: Vec<Message>,
+    /// Messages taken off the network by `delay-msgs`, in the order they were sent, until
+    /// `release-msgs` puts them back behind everything sent meanwhile.
+    pub delayed: Vec<Message>,
     /// Links that are cut, as `(smaller id, larger id)`: messages between the two nodes are
     /// dropped when delivered, in both directions.
     pub cut_links: BTreeSet<(u64, u64)>,
@@ -52,6 +55,7 @@ impl InteractionEnv {
         InteractionEnv {
             nodes: Vec::new(),
             messages: Vec::new(),
+            delayed: Vec::new(),
             cut_links: BTreeSet::new(),
             output,
         }

@@ -77,7 +77,7 @@ fn is_local(m: &Message) -> bool {
     m.from == m.to || is_local_msg_target(m.from) || is_local_msg_target(m.to)
 }
 
-fn parse_type(name: &str) -> Result<MessageType, String> {
+pub fn parse_type(name: &str) -> Result<MessageType, String> {
     (0..64)
         .filter_map(|v| MessageType::try_from(v).ok())
         .find(|kind| format!("{kind:?}") == name)

@@ -6,6 +6,7 @@ mod add_nodes;
 mod campaign;
 mod compact;
 mod cut;
+mod delay_msgs;
 mod deliver_msgs;
 mod forget_leader;
 mod heal;
@@ -19,6 +20,7 @@ mod propose_conf_change;
 mod raft_log;
 mod raft_state;
 mod read_index;
+mod release_msgs;
 mod report_snapshot;
 mod report_unreachable;
 mod restart;
@@ -47,6 +49,7 @@ pub fn dispatch(
         "campaign" => campaign::run(env, args),
         "compact" => compact::run(env, args),
         "cut" => cut::run(env, args),
+        "delay-msgs" => delay_msgs::run(env, args),
         "deliver-msgs" => deliver_msgs::run(env, args),
         "forget-leader" => forget_leader::run(env, args),
         "heal" => heal::run(env, args),
@@ -60,6 +63,7 @@ pub fn dispatch(
         "raft-log" => raft_log::run(env, args),
         "raft-state" => raft_state::run(env, args),
         "read-index" => read_index::run(env, args),
+        "release-msgs" => release_msgs::run(env, args),
         "report-snapshot" => report_snapshot::run(env, args),
         "report-unreachable" => report_unreachable::run(env, args),
         "restart" => restart::run(env, args),
