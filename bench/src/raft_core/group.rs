@@ -35,6 +35,8 @@ struct Replica {
     node: RawNode<MemStorage>,
     storage: MemStorage,
     inbox: Vec<Message>,
+    /// The applied index at which the log is next compacted.
+    compact_at: u64,
 }
 
 /// Entries kept below the applied index when the log is compacted; followers trail the leader
@@ -46,13 +48,13 @@ const LOG_COMPACT_BATCH: u64 = 4096;
 
 fn compact_applied(r: &mut Replica) {
     let applied = r.node.raft.raft_log.applied;
-    let first = r.node.raft.raft_log.first_index();
-    if applied > first + LOG_KEEP_ENTRIES + LOG_COMPACT_BATCH {
+    if applied >= r.compact_at {
         let to = applied - LOG_KEEP_ENTRIES;
         r.storage
             .wl()
             .compact(to)
             .expect("invariant: compacting below the applied index");
+        r.compact_at = applied + LOG_COMPACT_BATCH;
     }
 }
 
@@ -89,6 +91,7 @@ impl Group {
                 node,
                 storage,
                 inbox: Vec::new(),
+                compact_at: LOG_KEEP_ENTRIES + LOG_COMPACT_BATCH,
             });
         }
         Ok(Group {

@@ -53,6 +53,15 @@ pub struct RaftLog<S: Storage> {
     pub applying_paused: bool,
     /// The bytes of committed entries handed out and not yet reported applied.
     applying_size: u64,
+    /// The id `(index, term)` of the last durable entry, the one right before the unstable
+    /// offset, as learned when it became stable. Most term lookups ask for it (the previous
+    /// entry of a leader's append, the entry a follower matches), and answering from here
+    /// saves a storage read.
+    ///
+    /// Invariant: trusted only while `index + 1 == unstable.offset` and no unstable snapshot
+    /// exists. The offset grows only through `stable_to`, which refreshes this, or `restore`,
+    /// which clears it; so a matching offset means the value is current.
+    stable_tail: Option<(u64, u64)>,
 }
 
 impl<S: Storage> RaftLog<S> {
@@ -87,6 +96,7 @@ impl<S: Storage> RaftLog<S> {
             max_applying_size,
             applying_paused: false,
             applying_size: 0,
+            stable_tail: None,
         })
     }
 
@@ -445,6 +455,9 @@ impl<S: Storage> RaftLog<S> {
     /// [`Unstable::stable_to`] for why an older one can be wrong even when it matches.
     pub fn stable_to(&mut self, index: u64, term: u64) {
         self.unstable.stable_to(index, term);
+        if self.unstable.offset == index + 1 {
+            self.stable_tail = Some((index, term));
+        }
     }
 
     /// Records that the snapshot at index `i` is durable.
@@ -512,6 +525,7 @@ impl<S: Storage> RaftLog<S> {
             "log restores a snapshot"
         );
         self.committed = snap.index();
+        self.stable_tail = None;
         self.unstable.restore(snap);
     }
 
@@ -591,6 +605,18 @@ impl<S: Storage> RaftLog<S> {
         // An unstable hit is in range by construction, and saves asking storage for bounds.
         if let Some(t) = self.unstable.maybe_term(i) {
             return Some(Ok(t));
+        }
+        if let Some((index, term)) = self.stable_tail
+            && index == i
+            && index + 1 == self.unstable.offset
+            && self.unstable.snapshot.is_none()
+        {
+            debug_assert_eq!(
+                self.store.term(i).ok(),
+                Some(term),
+                "invariant: the cached stable tail matches storage"
+            );
+            return Some(Ok(term));
         }
         if self.unstable.snapshot.is_some() || i >= self.unstable.offset {
             // The unstable snapshot and entries cover every valid index from the offset on
