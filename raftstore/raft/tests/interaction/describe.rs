@@ -182,6 +182,10 @@ fn describe_message_indented(m: &Message, indent: &str) -> String {
     if m.vote != 0 {
         let _ = write!(s, " Vote:{}", m.vote);
     }
+    if m.commit_only {
+        // Flotilla's extension to etcd's messages: the follower sends no answer.
+        s.push_str(" CommitOnly");
+    }
     if !m.context.is_empty() {
         let _ = write!(s, " Context:{}", describe_context(&m.context));
     }
