@@ -117,14 +117,15 @@ impl Driver {
                     "leaders not elected in time"
                 );
             }
+            // The next wave reuses this wave's queues instead of growing the heap.
+            for &g in wave {
+                self.groups[g].release_buffers();
+            }
         }
         anyhow::ensure!(
             self.groups.iter().all(|g| g.leader().is_some()),
             "some group did not elect its leader"
         );
-        for g in &mut self.groups {
-            g.release_buffers();
-        }
         Ok(())
     }
 

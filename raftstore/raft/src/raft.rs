@@ -20,7 +20,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use rand::{RngExt, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_xoshiro::SplitMix64;
 use tracing::{debug, info};
 
 use crate::confchange;
@@ -170,7 +170,7 @@ pub struct Raft<S: Storage> {
     disable_proposal_forwarding: bool,
     disable_conf_change_validation: bool,
     step_down_on_removal: bool,
-    rng: Xoshiro256PlusPlus,
+    rng: SplitMix64,
 }
 
 impl<S: Storage> Raft<S> {
@@ -214,7 +214,7 @@ impl<S: Storage> Raft<S> {
             disable_proposal_forwarding: cfg.disable_proposal_forwarding,
             disable_conf_change_validation: cfg.disable_conf_change_validation,
             step_down_on_removal: cfg.step_down_on_removal,
-            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            rng: SplitMix64::seed_from_u64(seed),
         };
         let changer = confchange::Changer {
             tracker: &r.prs,

@@ -124,8 +124,9 @@ pub struct MemStorageCore {
     hard_state: HardState,
     /// What [`Storage::initial_state`] reports as the configuration.
     conf_state: ConfState,
-    /// The latest snapshot, created here or applied from a leader.
-    snapshot: Snapshot,
+    /// The latest snapshot, created here or applied from a leader; `None` until there is one
+    /// (boxed: most groups of a store never hold one, and an idle group should stay small).
+    snapshot: Option<Box<Snapshot>>,
     /// The index of the compaction point: the last entry removed from the log.
     compacted_index: u64,
     /// The term of the entry at `compacted_index`.
@@ -222,7 +223,7 @@ impl MemStorageCore {
     ///
     /// `SnapshotOutOfDate` if the stored snapshot is at or after `snap`'s index.
     pub fn apply_snapshot(&mut self, snap: Snapshot) -> Result<()> {
-        let current = self.snapshot.index();
+        let current = self.snapshot_index();
         if current != 0 && current >= snap.index() {
             return Err(Error::Storage(StorageError::SnapshotOutOfDate));
         }
@@ -234,7 +235,7 @@ impl MemStorageCore {
             .as_ref()
             .and_then(|m| m.conf_state.clone())
             .unwrap_or_default();
-        self.snapshot = snap;
+        self.snapshot = Some(Box::new(snap));
         Ok(())
     }
 
@@ -254,7 +255,7 @@ impl MemStorageCore {
         cs: Option<ConfState>,
         data: Bytes,
     ) -> Result<Snapshot> {
-        if index <= self.snapshot.index() {
+        if index <= self.snapshot_index() {
             return Err(Error::Storage(StorageError::SnapshotOutOfDate));
         }
         let term = self.term(index)?;
@@ -263,9 +264,12 @@ impl MemStorageCore {
                 self.conf_state = cs.clone();
                 Some(cs)
             }
-            None => self.snapshot.metadata.take().and_then(|m| m.conf_state),
+            None => match self.snapshot.take() {
+                Some(previous) => previous.metadata.and_then(|m| m.conf_state),
+                None => Some(self.conf_state.clone()),
+            },
         };
-        self.snapshot = Snapshot {
+        let snapshot = Snapshot {
             data,
             metadata: Some(SnapshotMetadata {
                 conf_state,
@@ -273,7 +277,8 @@ impl MemStorageCore {
                 term,
             }),
         };
-        Ok(self.snapshot.clone())
+        self.snapshot = Some(Box::new(snapshot.clone()));
+        Ok(snapshot)
     }
 
     /// Discards the entries up to and including `compact_index`, which becomes the compaction
@@ -302,7 +307,23 @@ impl MemStorageCore {
 
     /// The stored snapshot (the empty snapshot if none was ever stored).
     pub fn snapshot(&self) -> Snapshot {
-        self.snapshot.clone()
+        match &self.snapshot {
+            Some(snapshot) => (**snapshot).clone(),
+            // No snapshot yet: the empty one, carrying the initial configuration.
+            None => Snapshot {
+                data: Bytes::new(),
+                metadata: Some(SnapshotMetadata {
+                    conf_state: Some(self.conf_state.clone()),
+                    index: 0,
+                    term: 0,
+                }),
+            },
+        }
+    }
+
+    /// The index of the latest snapshot, 0 if there is none.
+    fn snapshot_index(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |s| s.index())
     }
 
     /// The entries of the log, from `first_index()` to `last_index()`.
@@ -358,11 +379,11 @@ impl MemStorageCore {
         if std::mem::take(&mut self.snapshot_unavailable_once) {
             return Err(Error::Storage(StorageError::SnapshotTemporarilyUnavailable));
         }
-        if self.snapshot.index() < request_index {
+        if self.snapshot_index() < request_index {
             // The application has not made a recent enough snapshot yet.
             return Err(Error::Storage(StorageError::SnapshotTemporarilyUnavailable));
         }
-        Ok(self.snapshot.clone())
+        Ok(self.snapshot())
     }
 
     fn debug_check(&self) {
@@ -406,14 +427,6 @@ impl MemStorage {
         let storage = MemStorage::new();
         {
             let mut core = storage.wl();
-            core.snapshot = Snapshot {
-                data: Bytes::new(),
-                metadata: Some(SnapshotMetadata {
-                    conf_state: Some(cs.clone()),
-                    index: 0,
-                    term: 0,
-                }),
-            };
             core.conf_state = cs;
         }
         storage

@@ -229,7 +229,7 @@ fn create_snapshot_takes_the_term_and_the_given_conf_state() {
     for index in [4, 5] {
         let storage = storage_3_4_5();
         // Clear the configuration the fixture's snapshot carries to see where it comes from.
-        storage.wl().snapshot.metadata = None;
+        storage.wl().snapshot = None;
         let data = Bytes::from_static(b"state");
         let got = storage
             .wl()
