@@ -101,7 +101,12 @@ fn summarize(
     let p50 = total.latency.value_at_quantile(0.50);
     let p99 = total.latency.value_at_quantile(0.99);
     let entries_per_append = total.stats.append_entries as f64 / total.stats.appends.max(1) as f64;
-    let msgs_per_op = total.stats.messages as f64 / total.ops.max(1) as f64;
+    // Without proposals there is no per-operation figure; idle runs report per group instead.
+    let msgs_per_op = if total.ops == 0 {
+        0.0
+    } else {
+        total.stats.messages as f64 / total.ops as f64
+    };
     let mut report = Report::new(format!(
         "raft-core groups={} clients={clients} value_size={} threads={}{}",
         opts.groups,
