@@ -153,14 +153,14 @@ impl Group {
             if !r.node.has_ready() {
                 continue;
             }
-            let rd = r.node.ready();
+            let mut rd = r.node.ready();
             {
                 let mut core = r.storage.wl();
                 if let Some(hs) = rd.hard_state {
                     core.set_hard_state(hs);
                 }
                 if !rd.entries.is_empty() {
-                    core.append(&rd.entries)
+                    core.append_owned(std::mem::take(&mut rd.entries))
                         .expect("invariant: ready entries follow the log");
                 }
             }

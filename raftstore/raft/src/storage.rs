@@ -174,8 +174,35 @@ impl MemStorageCore {
     ///
     /// `Other` if `ents` would leave a gap after the last entry.
     pub fn append(&mut self, ents: &[Entry]) -> Result<()> {
-        let Some(head) = ents.first() else {
+        let Some(skip) = self.prepare_append(ents)? else {
             return Ok(());
+        };
+        self.entries.extend_from_slice(&ents[skip..]);
+        self.debug_check();
+        Ok(())
+    }
+
+    /// [`MemStorageCore::append`] taking the entries by value, so they move into the log
+    /// without being copied (a `Ready`'s entries, once the node no longer needs them).
+    ///
+    /// # Errors
+    ///
+    /// `Other` if `ents` would leave a gap after the last entry.
+    pub fn append_owned(&mut self, mut ents: Vec<Entry>) -> Result<()> {
+        let Some(skip) = self.prepare_append(&ents)? else {
+            return Ok(());
+        };
+        ents.drain(..skip);
+        self.entries.append(&mut ents);
+        self.debug_check();
+        Ok(())
+    }
+
+    /// Checks where `ents` go and truncates the log for them. Returns how many leading entries
+    /// to skip (already covered by the snapshot), or `None` if all of them are.
+    fn prepare_append(&mut self, ents: &[Entry]) -> Result<Option<usize>> {
+        let Some(head) = ents.first() else {
+            return Ok(None);
         };
         debug_assert!(
             is_contiguous(ents),
@@ -184,10 +211,10 @@ impl MemStorageCore {
         let first = self.first_index();
         let ents_last = head.index + ents.len() as u64 - 1;
         if ents_last < first {
-            return Ok(());
+            return Ok(None);
         }
-        let ents = &ents[first.saturating_sub(head.index) as usize..];
-        let start = ents[0].index;
+        let skip = first.saturating_sub(head.index) as usize;
+        let start = ents[skip].index;
         if start > self.last_index() + 1 {
             return Err(Error::Storage(StorageError::Other(format!(
                 "log gap: appending at index {start} after last index {}",
@@ -206,11 +233,9 @@ impl MemStorageCore {
         if self.entries.is_empty() {
             // An idle group's log holds a handful of entries: size it exactly rather than by
             // the growth policy's minimum.
-            self.entries.reserve_exact(ents.len());
+            self.entries.reserve_exact(ents.len() - skip);
         }
-        self.entries.extend_from_slice(ents);
-        self.debug_check();
-        Ok(())
+        Ok(Some(skip))
     }
 
     /// Replaces the whole log with `snap`: the log becomes empty after the snapshot's index,
