@@ -6,7 +6,10 @@
 //! * `raft-core`: the consensus core alone, many groups of three replicas on in-memory storage
 //!   with in-memory message queues; for comparing Raft libraries on the same footing.
 
-#![allow(clippy::print_stdout, reason = "a benchmark binary reports on standard output")]
+#![allow(
+    clippy::print_stdout,
+    reason = "a benchmark binary reports on standard output"
+)]
 
 mod raft_core;
 mod report;

@@ -11,7 +11,10 @@ pub struct Report {
 impl Report {
     /// An empty report headed by `title`.
     pub fn new(title: impl Into<String>) -> Report {
-        Report { title: title.into(), ..Report::default() }
+        Report {
+            title: title.into(),
+            ..Report::default()
+        }
     }
 
     /// Adds a line to the readable summary.

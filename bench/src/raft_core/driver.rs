@@ -43,7 +43,9 @@ impl DriverResult {
         self.ops += other.ops;
         self.rounds += other.rounds;
         self.measured = self.measured.max(other.measured);
-        self.latency.add(&other.latency).expect("invariant: histograms share their bounds");
+        self.latency
+            .add(&other.latency)
+            .expect("invariant: histograms share their bounds");
         self.stats.add(other.stats);
     }
 }
@@ -65,14 +67,22 @@ pub struct Driver {
 
 impl Driver {
     /// Builds thread `thread`'s groups and clients out of `threads`.
-    pub fn new(opts: &Options, thread: usize, threads: usize, clients: usize) -> anyhow::Result<Driver> {
+    pub fn new(
+        opts: &Options,
+        thread: usize,
+        threads: usize,
+        clients: usize,
+    ) -> anyhow::Result<Driver> {
         let mut groups = Vec::new();
         for g in (thread..opts.groups).step_by(threads) {
             groups.push(Group::new(opts.seed.wrapping_add(g as u64))?);
         }
         let client_count = (thread..clients).step_by(threads).count();
         let clients = (0..client_count)
-            .map(|c| Client { next_group: c % groups.len().max(1), sent_at: None })
+            .map(|c| Client {
+                next_group: c % groups.len().max(1),
+                sent_at: None,
+            })
             .collect();
         let n = groups.len();
         Ok(Driver {
@@ -89,18 +99,21 @@ impl Driver {
     pub fn elect_and_settle(&mut self) -> anyhow::Result<()> {
         let start = Instant::now();
         let mut next_tick = start + TICK;
-        let mut stats = RoundStats::default();
+        let mut scratch = DriverResult::default();
         loop {
             let now = Instant::now();
             if now >= next_tick {
                 self.tick_all();
                 next_tick += TICK;
             }
-            self.round(&mut stats, None, now);
+            self.round(&mut scratch, false, now);
             if self.active.is_empty() && self.groups.iter().all(|g| g.leader().is_some()) {
                 return Ok(());
             }
-            anyhow::ensure!(now - start < SETTLE_TIMEOUT, "groups did not elect leaders in time");
+            anyhow::ensure!(
+                now - start < SETTLE_TIMEOUT,
+                "groups did not elect leaders in time"
+            );
             if self.active.is_empty() {
                 std::thread::sleep(next_tick.saturating_duration_since(Instant::now()));
             }
@@ -125,10 +138,14 @@ impl Driver {
                 next_tick += TICK;
             }
             self.propose_ready_clients(now);
-            self.round(&mut result.stats, Some(&mut result), now);
+            self.round(&mut result, true, now);
             result.rounds += 1;
             if self.active.is_empty() && self.ready_clients.is_empty() {
-                std::thread::sleep(next_tick.min(deadline).saturating_duration_since(Instant::now()));
+                std::thread::sleep(
+                    next_tick
+                        .min(deadline)
+                        .saturating_duration_since(Instant::now()),
+                );
             }
         }
         result.measured = start.elapsed();
@@ -149,7 +166,8 @@ impl Driver {
         let ready = std::mem::take(&mut self.ready_clients);
         for c in ready {
             let g = self.clients[c].next_group;
-            if self.groups[g].propose(self.value(c)) {
+            let value = self.value(c);
+            if self.groups[g].propose(value) {
                 self.clients[c].next_group = (g + 1) % self.groups.len();
                 self.clients[c].sent_at = Some(now);
                 if !self.is_active[g] {
@@ -171,7 +189,9 @@ impl Driver {
         buf.freeze()
     }
 
-    fn round(&mut self, stats: &mut RoundStats, mut result: Option<&mut DriverResult>, now: Instant) {
+    /// Runs one round over the active groups; completions count toward `result` only when
+    /// `measuring`.
+    fn round(&mut self, result: &mut DriverResult, measuring: bool, now: Instant) {
         let active = std::mem::take(&mut self.active);
         for &g in &active {
             self.is_active[g] = false;
@@ -179,15 +199,23 @@ impl Driver {
         for g in active {
             let clients = &mut self.clients;
             let ready_clients = &mut self.ready_clients;
+            let DriverResult {
+                stats,
+                ops,
+                latency,
+                ..
+            } = &mut *result;
             let more = self.groups[g].round(stats, |e| {
                 let Some(id) = e.data.get(..8) else { return };
                 let c = u64::from_le_bytes(id.try_into().expect("invariant: 8 bytes")) as usize;
-                let Some(client) = clients.get_mut(c) else { return };
+                let Some(client) = clients.get_mut(c) else {
+                    return;
+                };
                 if let Some(sent_at) = client.sent_at.take() {
-                    if let Some(result) = result.as_deref_mut() {
-                        result.ops += 1;
+                    if measuring {
+                        *ops += 1;
                         let micros = now.saturating_duration_since(sent_at).as_micros() as u64;
-                        let _ = result.latency.record(micros.max(1));
+                        let _ = latency.record(micros.max(1));
                     }
                     ready_clients.push(c);
                 }

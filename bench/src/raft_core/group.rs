@@ -49,7 +49,10 @@ fn compact_applied(r: &mut Replica) {
     let first = r.node.raft.raft_log.first_index();
     if applied > first + LOG_KEEP_ENTRIES + LOG_COMPACT_BATCH {
         let to = applied - LOG_KEEP_ENTRIES;
-        r.storage.wl().compact(to).expect("invariant: compacting below the applied index");
+        r.storage
+            .wl()
+            .compact(to)
+            .expect("invariant: compacting below the applied index");
     }
 }
 
@@ -82,16 +85,25 @@ impl Group {
                 ..ConfState::default()
             });
             let node = RawNode::new(&config(id, seed), storage.clone())?;
-            replicas.push(Replica { node, storage, inbox: Vec::new() });
+            replicas.push(Replica {
+                node,
+                storage,
+                inbox: Vec::new(),
+            });
         }
-        let mut group = Group { replicas, outbox: Vec::new() };
+        let mut group = Group {
+            replicas,
+            outbox: Vec::new(),
+        };
         group.replicas[0].node.campaign()?;
         Ok(group)
     }
 
     /// The index (0..3) of the replica that is leader, if any.
     pub fn leader(&self) -> Option<usize> {
-        self.replicas.iter().position(|r| r.node.raft.state == StateRole::Leader)
+        self.replicas
+            .iter()
+            .position(|r| r.node.raft.state == StateRole::Leader)
     }
 
     /// Ticks every replica.
@@ -111,7 +123,11 @@ impl Group {
 
     /// Runs one round. `on_leader_apply` sees every entry the leader applies. Returns whether
     /// the group has more work (messages in flight or a pending `Ready`).
-    pub fn round(&mut self, stats: &mut RoundStats, mut on_leader_apply: impl FnMut(&Entry)) -> bool {
+    pub fn round(
+        &mut self,
+        stats: &mut RoundStats,
+        mut on_leader_apply: impl FnMut(&Entry),
+    ) -> bool {
         for r in &mut self.replicas {
             for m in r.inbox.drain(..) {
                 // Stale or unknown-peer responses are refused by design; nothing to do.
@@ -127,7 +143,8 @@ impl Group {
                     core.set_hard_state(hs);
                 }
                 if !rd.entries.is_empty() {
-                    core.append(&rd.entries).expect("invariant: ready entries follow the log");
+                    core.append(&rd.entries)
+                        .expect("invariant: ready entries follow the log");
                 }
             }
             let is_leader = r.node.raft.state == StateRole::Leader;

@@ -73,7 +73,10 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().map_err(|_| anyhow::anyhow!("driver thread panicked"))?)
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("driver thread panicked"))?
+            })
             .collect::<anyhow::Result<Vec<DriverResult>>>()
     })?;
     let wall = started.elapsed();
@@ -107,9 +110,14 @@ fn summarize(
         if opts.idle { " idle" } else { "" }
     ));
     report.line(format!("measured {secs:.2} s over {} rounds", total.rounds));
-    report.line(format!("proposals applied: {} ({ops_per_sec:.0}/s)", total.ops));
+    report.line(format!(
+        "proposals applied: {} ({ops_per_sec:.0}/s)",
+        total.ops
+    ));
     report.line(format!("latency p50 {p50} us, p99 {p99} us"));
-    report.line(format!("entries per append {entries_per_append:.1}, messages per op {msgs_per_op:.2}"));
+    report.line(format!(
+        "entries per append {entries_per_append:.1}, messages per op {msgs_per_op:.2}"
+    ));
     report.line(format!("cpu cores used {cores:.2}"));
     report.pair("scenario", "raft-core");
     report.pair("groups", opts.groups);
@@ -147,7 +155,9 @@ fn run_memory(opts: &Options) -> anyhow::Result<Report> {
     let bytes_per_replica = after.saturating_sub(before) / replicas.max(1);
     let mut report = Report::new(format!("raft-core memory groups={}", opts.groups));
     report.line(format!("resident before {before} B, after {after} B"));
-    report.line(format!("{bytes_per_replica} bytes per replica ({replicas} replicas)"));
+    report.line(format!(
+        "{bytes_per_replica} bytes per replica ({replicas} replicas)"
+    ));
     report.pair("scenario", "raft-core-memory");
     report.pair("groups", opts.groups);
     report.pair("replicas", replicas);

@@ -20,8 +20,8 @@
 //! | [`raftpb`] | the prost message types, mirroring etcd's `raftpb` |
 //! | [`config`], [`errors`], [`status`] | parameters, typed errors, status snapshots |
 
-pub mod config;
 pub mod confchange;
+pub mod config;
 pub mod errors;
 pub mod log_unstable;
 pub mod quorum;
