@@ -71,13 +71,18 @@ fn leader_accepts_one_pending_change_at_a_time() {
     // another one with `ConfChangeInvalid`, and appends nothing.
     let mut r = new_node(1, &[1, 2]);
     make_leader(&mut r);
-    r.step(propose_conf_change(1, &conf_change(AddNode, 3))).unwrap();
+    r.step(propose_conf_change(1, &conf_change(AddNode, 3)))
+        .unwrap();
     let index = r.raft_log.last_index();
     assert_eq!(r.pending_conf_index(), index);
-    let err = r.step(propose_conf_change(1, &conf_change(AddNode, 4))).unwrap_err();
+    let err = r
+        .step(propose_conf_change(1, &conf_change(AddNode, 4)))
+        .unwrap_err();
     assert!(invalid(&err), "{err:?}");
     let v2 = conf_change_v2(Auto, &[(AddNode, 4)]);
-    assert!(invalid(&r.step(propose_conf_change_v2(1, &v2)).unwrap_err()));
+    assert!(invalid(
+        &r.step(propose_conf_change_v2(1, &v2)).unwrap_err()
+    ));
     assert_eq!(r.raft_log.last_index(), index);
     // Normal proposals are unaffected.
     r.step(propose(1, b"data")).unwrap();
@@ -87,11 +92,13 @@ fn leader_accepts_one_pending_change_at_a_time() {
 fn change_is_accepted_once_the_previous_one_is_applied() {
     // Goal: applying the pending change opens the way for the next.
     let mut r = single_leader();
-    r.step(propose_conf_change(1, &conf_change(AddLearnerNode, 2))).unwrap();
+    r.step(propose_conf_change(1, &conf_change(AddLearnerNode, 2)))
+        .unwrap();
     let applied = apply_committed(&mut r);
     assert_eq!(applied.len(), 1);
     assert_eq!(members(&r), (vec![1], vec![2]));
-    r.step(propose_conf_change(1, &conf_change(AddLearnerNode, 3))).unwrap();
+    r.step(propose_conf_change(1, &conf_change(AddLearnerNode, 3)))
+        .unwrap();
 }
 
 #[test]
@@ -100,22 +107,38 @@ fn new_leader_refuses_changes_until_it_applied_its_log() {
     // changes until it has applied everything up to its election (etcd-io/raft#80). With
     // `Config::applied` set at restart, the applied part counts.
     let storage = storage_with_log(&[1], &[1, 1]);
-    storage.wl().set_hard_state(HardState { term: 1, vote: 1, commit: 2 });
+    storage.wl().set_hard_state(HardState {
+        term: 1,
+        vote: 1,
+        commit: 2,
+    });
     let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
     make_leader(&mut r);
     assert_eq!(r.pending_conf_index(), 2);
-    assert!(invalid(&r.step(propose_conf_change(1, &conf_change(AddNode, 2))).unwrap_err()));
+    assert!(invalid(
+        &r.step(propose_conf_change(1, &conf_change(AddNode, 2)))
+            .unwrap_err()
+    ));
     let _ = apply_committed(&mut r);
     assert!(r.raft_log.applied >= 2);
-    r.step(propose_conf_change(1, &conf_change(AddNode, 2))).unwrap();
+    r.step(propose_conf_change(1, &conf_change(AddNode, 2)))
+        .unwrap();
 
     let storage = storage_with_log(&[1], &[1, 1]);
-    storage.wl().set_hard_state(HardState { term: 1, vote: 1, commit: 2 });
-    let cfg = raft::Config { applied: 2, ..config(1, ELECTION, HEARTBEAT) };
+    storage.wl().set_hard_state(HardState {
+        term: 1,
+        vote: 1,
+        commit: 2,
+    });
+    let cfg = raft::Config {
+        applied: 2,
+        ..config(1, ELECTION, HEARTBEAT)
+    };
     let mut r = new_raft_with_config(&cfg, &storage);
     assert_eq!(r.raft_log.applied, 2);
     make_leader(&mut r);
-    r.step(propose_conf_change(1, &conf_change(AddNode, 2))).unwrap();
+    r.step(propose_conf_change(1, &conf_change(AddNode, 2)))
+        .unwrap();
 }
 
 #[test]
@@ -125,14 +148,24 @@ fn forwarded_change_the_leader_refuses_becomes_an_empty_entry() {
     let mut nw = Network::new(3);
     nw.elect(1);
     nw.ignore(MessageType::MsgAppResp);
-    nw.send(vec![propose_conf_change(1, &conf_change(AddLearnerNode, 4))]);
-    nw.send(vec![propose_conf_change(2, &conf_change(AddLearnerNode, 5))]);
+    nw.send(vec![propose_conf_change(
+        1,
+        &conf_change(AddLearnerNode, 4),
+    )]);
+    nw.send(vec![propose_conf_change(
+        2,
+        &conf_change(AddLearnerNode, 5),
+    )]);
     let log = nw.node(1).raft_log.all_entries();
     assert_eq!(log.len(), 3);
     assert_eq!(log[1].entry_type, EntryType::EntryConfChange as i32);
     assert_eq!(log[2].entry_type, EntryType::EntryNormal as i32);
     assert!(log[2].data.is_empty());
-    assert_eq!(nw.node(1).pending_conf_index(), 2, "the no-op is not a pending change");
+    assert_eq!(
+        nw.node(1).pending_conf_index(),
+        2,
+        "the no-op is not a pending change"
+    );
 }
 
 #[test]
@@ -140,14 +173,22 @@ fn joint_rules_are_checked_at_proposal() {
     // Goal: in a joint configuration only the change that leaves it is accepted; outside one,
     // a leave is refused.
     let mut r = single_leader();
-    assert!(invalid(&r.step(propose_conf_change_v2(1, &leave_joint())).unwrap_err()));
+    assert!(invalid(
+        &r.step(propose_conf_change_v2(1, &leave_joint()))
+            .unwrap_err()
+    ));
     let enter = conf_change_v2(Explicit, &[(AddLearnerNode, 2), (AddLearnerNode, 3)]);
     r.step(propose_conf_change_v2(1, &enter)).unwrap();
     let _ = apply_committed(&mut r);
     assert!(r.prs.config.voters.is_joint());
     let other = conf_change_v2(Auto, &[(AddLearnerNode, 4)]);
-    assert!(invalid(&r.step(propose_conf_change_v2(1, &other)).unwrap_err()));
-    assert!(invalid(&r.step(propose_conf_change(1, &conf_change(AddLearnerNode, 4))).unwrap_err()));
+    assert!(invalid(
+        &r.step(propose_conf_change_v2(1, &other)).unwrap_err()
+    ));
+    assert!(invalid(
+        &r.step(propose_conf_change(1, &conf_change(AddLearnerNode, 4)))
+            .unwrap_err()
+    ));
     r.step(propose_conf_change_v2(1, &leave_joint())).unwrap();
 }
 
@@ -158,8 +199,10 @@ fn disabled_validation_lets_any_decodable_change_through() {
     // change is still refused.
     let mut r = new_node_with(1, &[1, 2], |c| c.disable_conf_change_validation = true);
     make_leader(&mut r);
-    r.step(propose_conf_change(1, &conf_change(AddNode, 3))).unwrap();
-    r.step(propose_conf_change(1, &conf_change(AddNode, 4))).unwrap();
+    r.step(propose_conf_change(1, &conf_change(AddNode, 3)))
+        .unwrap();
+    r.step(propose_conf_change(1, &conf_change(AddNode, 4)))
+        .unwrap();
     r.step(propose_conf_change_v2(1, &leave_joint())).unwrap();
     assert_eq!(r.raft_log.last_index(), 4);
     let garbage = Entry {
@@ -167,7 +210,10 @@ fn disabled_validation_lets_any_decodable_change_through() {
         data: Bytes::from_static(&[0xff, 0xff, 0xff]),
         ..Entry::default()
     };
-    let m = Message { entries: vec![garbage], ..msg(1, 1, MessageType::MsgProp) };
+    let m = Message {
+        entries: vec![garbage],
+        ..msg(1, 1, MessageType::MsgProp)
+    };
     assert!(invalid(&r.step(m).unwrap_err()));
     assert_eq!(r.raft_log.last_index(), 4);
 }
@@ -181,7 +227,11 @@ fn batch_with_two_changes_is_refused_as_a_whole() {
     let second = propose_conf_change(1, &conf_change(AddLearnerNode, 3));
     let data = propose(1, b"data");
     let batch = Message {
-        entries: vec![first.entries[0].clone(), data.entries[0].clone(), second.entries[0].clone()],
+        entries: vec![
+            first.entries[0].clone(),
+            data.entries[0].clone(),
+            second.entries[0].clone(),
+        ],
         ..msg(1, 1, MessageType::MsgProp)
     };
     let last = r.raft_log.last_index();
@@ -199,21 +249,28 @@ fn adding_and_removing_voters_and_learners() {
     // Goal: applied v1 changes add and remove voters and learners, create and drop their
     // progress, and are idempotent.
     let mut r = new_node(1, &[1]);
-    let cs = r.apply_conf_change(&conf_change(AddNode, 2).into_v2()).unwrap();
+    let cs = r
+        .apply_conf_change(&conf_change(AddNode, 2).into_v2())
+        .unwrap();
     assert_eq!(cs.voters.len(), 2);
     assert_eq!(members(&r), (vec![1, 2], vec![]));
     assert!(!r.prs.get(2).unwrap().is_learner);
-    r.apply_conf_change(&conf_change(AddNode, 2).into_v2()).unwrap();
+    r.apply_conf_change(&conf_change(AddNode, 2).into_v2())
+        .unwrap();
     assert_eq!(members(&r), (vec![1, 2], vec![]));
-    r.apply_conf_change(&conf_change(AddLearnerNode, 3).into_v2()).unwrap();
+    r.apply_conf_change(&conf_change(AddLearnerNode, 3).into_v2())
+        .unwrap();
     assert_eq!(members(&r), (vec![1, 2], vec![3]));
     assert!(r.prs.get(3).unwrap().is_learner);
-    r.apply_conf_change(&conf_change(RemoveNode, 3).into_v2()).unwrap();
+    r.apply_conf_change(&conf_change(RemoveNode, 3).into_v2())
+        .unwrap();
     assert_eq!(members(&r), (vec![1, 2], vec![]));
     assert!(r.prs.get(3).is_none());
-    r.apply_conf_change(&conf_change(RemoveNode, 2).into_v2()).unwrap();
+    r.apply_conf_change(&conf_change(RemoveNode, 2).into_v2())
+        .unwrap();
     assert_eq!(members(&r), (vec![1], vec![]));
-    r.apply_conf_change(&conf_change(RemoveNode, 2).into_v2()).unwrap();
+    r.apply_conf_change(&conf_change(RemoveNode, 2).into_v2())
+        .unwrap();
     assert_eq!(members(&r), (vec![1], vec![]));
 }
 
@@ -228,7 +285,8 @@ fn removing_a_voter_commits_what_the_remaining_quorum_holds() {
     let _ = read_messages(&mut r);
     let last = r.raft_log.last_index();
     assert_eq!(r.raft_log.committed, last - 1);
-    r.apply_conf_change(&conf_change(RemoveNode, 2).into_v2()).unwrap();
+    r.apply_conf_change(&conf_change(RemoveNode, 2).into_v2())
+        .unwrap();
     assert_eq!(r.raft_log.committed, last);
 }
 
@@ -238,11 +296,21 @@ fn learner_promotion_and_simple_demotion() {
     // voter; each changes a single voter, so no joint configuration is needed.
     let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage_with_learners(&[1], &[2]));
     make_leader(&mut r);
-    r.step(Message { index: 1, ..msg_term(2, 1, MessageType::MsgAppResp, 1) }).unwrap();
-    r.apply_conf_change(&conf_change(AddNode, 2).into_v2()).unwrap();
+    r.step(Message {
+        index: 1,
+        ..msg_term(2, 1, MessageType::MsgAppResp, 1)
+    })
+    .unwrap();
+    r.apply_conf_change(&conf_change(AddNode, 2).into_v2())
+        .unwrap();
     assert_eq!(members(&r), (vec![1, 2], vec![]));
-    assert_eq!(r.prs.get(2).unwrap().matched, 1, "progress survives the promotion");
-    r.apply_conf_change(&conf_change(AddLearnerNode, 2).into_v2()).unwrap();
+    assert_eq!(
+        r.prs.get(2).unwrap().matched,
+        1,
+        "progress survives the promotion"
+    );
+    r.apply_conf_change(&conf_change(AddLearnerNode, 2).into_v2())
+        .unwrap();
     assert_eq!(members(&r), (vec![1], vec![2]));
     assert!(!r.prs.config.voters.is_joint());
 }
@@ -259,7 +327,9 @@ fn two_voter_change_goes_through_a_joint_configuration() {
     assert!(cs.auto_leave);
     // A change of the joint configuration other than leaving it is refused.
     let before = members(&r);
-    let err = r.apply_conf_change(&conf_change(AddNode, 4).into_v2()).unwrap_err();
+    let err = r
+        .apply_conf_change(&conf_change(AddNode, 4).into_v2())
+        .unwrap_err();
     assert!(invalid(&err));
     assert_eq!(members(&r), before);
 }
@@ -278,7 +348,10 @@ fn demotion_through_a_joint_configuration() {
     assert_eq!(cs.learners_next, vec![3]);
     assert!(!cs.auto_leave);
     let cs = r.apply_conf_change(&leave_joint()).unwrap();
-    assert_eq!((cs.learners, cs.learners_next, cs.voters_outgoing), (vec![3], vec![], vec![]));
+    assert_eq!(
+        (cs.learners, cs.learners_next, cs.voters_outgoing),
+        (vec![3], vec![], vec![])
+    );
     assert_eq!(members(&r), (vec![1, 2], vec![3]));
 }
 
@@ -296,7 +369,11 @@ fn joint_configuration_is_left_automatically_once_applied() {
         assert!(r.prs.config.voters.is_joint(), "{transition:?}");
         assert!(r.prs.config.auto_leave);
         let leave = r.raft_log.all_entries().pop().unwrap();
-        assert_eq!(leave.index, enter_index + 1, "the leader proposed the leave");
+        assert_eq!(
+            leave.index,
+            enter_index + 1,
+            "the leader proposed the leave"
+        );
         assert_eq!(leave.entry_type, EntryType::EntryConfChangeV2 as i32);
         assert_eq!(raft::decode_conf_change(&leave).unwrap(), leave_joint());
         let _ = apply_committed(&mut r);
@@ -320,7 +397,12 @@ fn explicit_joint_configuration_waits_for_the_application_to_leave() {
         let _ = apply_committed(&mut r);
     }
     assert!(r.prs.config.voters.is_joint());
-    let changes = r.raft_log.all_entries().iter().filter(|e| raft::raft::is_conf_change_entry(e)).count();
+    let changes = r
+        .raft_log
+        .all_entries()
+        .iter()
+        .filter(|e| raft::raft::is_conf_change_entry(e))
+        .count();
     assert_eq!(changes, 1);
     assert!(r.raft_log.last_index() > enter_index);
     r.step(propose_conf_change_v2(1, &leave_joint())).unwrap();
@@ -339,13 +421,21 @@ fn auto_leave_waits_while_a_transfer_blocks_proposals() {
     r.step(propose_conf_change_v2(1, &cc)).unwrap();
     let _ = read_messages(&mut r);
     let enter_index = r.raft_log.last_index();
-    r.step(Message { index: enter_index, ..msg_term(2, 1, MessageType::MsgAppResp, 1) }).unwrap();
+    r.step(Message {
+        index: enter_index,
+        ..msg_term(2, 1, MessageType::MsgAppResp, 1)
+    })
+    .unwrap();
     // A transfer to node 2 is under way.
     r.step(transfer(2, 1)).unwrap();
     assert_eq!(r.lead_transferee, 2);
     let _ = apply_committed(&mut r);
     assert!(r.prs.config.voters.is_joint());
-    assert_eq!(r.raft_log.last_index(), enter_index, "no leave during the transfer");
+    assert_eq!(
+        r.raft_log.last_index(),
+        enter_index,
+        "no leave during the transfer"
+    );
     // The transfer times out; the next apply proposes the leave.
     for _ in 0..ELECTION {
         r.tick();
@@ -354,10 +444,18 @@ fn auto_leave_waits_while_a_transfer_blocks_proposals() {
     r.step(propose(1, b"data")).unwrap();
     let _ = read_messages(&mut r);
     let last = r.raft_log.last_index();
-    r.step(Message { index: last, ..msg_term(2, 1, MessageType::MsgAppResp, 1) }).unwrap();
+    r.step(Message {
+        index: last,
+        ..msg_term(2, 1, MessageType::MsgAppResp, 1)
+    })
+    .unwrap();
     let _ = apply_committed(&mut r);
     let entries = r.raft_log.all_entries();
-    let leave = entries.iter().rev().find(|e| raft::raft::is_conf_change_entry(e)).unwrap();
+    let leave = entries
+        .iter()
+        .rev()
+        .find(|e| raft::raft::is_conf_change_entry(e))
+        .unwrap();
     assert!(leave.index > enter_index);
 }
 
@@ -375,14 +473,25 @@ fn removed_leader_steps_down_and_hands_off_to_the_most_up_to_date_voter() {
     r.step(propose(1, b"data")).unwrap();
     let _ = read_messages(&mut r);
     let last = r.raft_log.last_index();
-    r.step(Message { index: last, ..msg_term(3, 1, MessageType::MsgAppResp, 1) }).unwrap();
+    r.step(Message {
+        index: last,
+        ..msg_term(3, 1, MessageType::MsgAppResp, 1)
+    })
+    .unwrap();
     let _ = read_messages(&mut r);
-    r.apply_conf_change(&conf_change(RemoveNode, 1).into_v2()).unwrap();
+    r.apply_conf_change(&conf_change(RemoveNode, 1).into_v2())
+        .unwrap();
     assert_eq!((r.state, r.leader_id, r.term), (StateRole::Follower, 0, 1));
     let msgs = read_messages(&mut r);
-    let timeout_now: Vec<&Message> = msgs.iter().filter(|m| m.kind() == MessageType::MsgTimeoutNow).collect();
+    let timeout_now: Vec<&Message> = msgs
+        .iter()
+        .filter(|m| m.kind() == MessageType::MsgTimeoutNow)
+        .collect();
     assert_eq!(timeout_now.len(), 1);
-    assert_eq!(timeout_now[0].to, 3, "node 3 holds the whole log, node 2 does not");
+    assert_eq!(
+        timeout_now[0].to, 3,
+        "node 3 holds the whole log, node 2 does not"
+    );
 }
 
 #[test]
@@ -391,11 +500,17 @@ fn demoted_leader_steps_down() {
     let mut r = new_node(1, &[1, 2, 3]);
     make_leader(&mut r);
     commit_noop_entry(&mut r);
-    r.apply_conf_change(&conf_change(AddLearnerNode, 1).into_v2()).unwrap();
+    r.apply_conf_change(&conf_change(AddLearnerNode, 1).into_v2())
+        .unwrap();
     assert!(r.is_learner);
     assert_eq!(r.state, StateRole::Follower);
     let msgs = read_messages(&mut r);
-    assert_eq!(msgs.iter().filter(|m| m.kind() == MessageType::MsgTimeoutNow).count(), 1);
+    assert_eq!(
+        msgs.iter()
+            .filter(|m| m.kind() == MessageType::MsgTimeoutNow)
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -405,11 +520,17 @@ fn leader_kept_outside_the_configuration_refuses_proposals() {
     let mut r = new_node_with(1, &[1, 2, 3], |c| c.step_down_on_removal = false);
     make_leader(&mut r);
     commit_noop_entry(&mut r);
-    r.apply_conf_change(&conf_change(RemoveNode, 1).into_v2()).unwrap();
+    r.apply_conf_change(&conf_change(RemoveNode, 1).into_v2())
+        .unwrap();
     assert_eq!(r.state, StateRole::Leader);
     assert!(read_messages_of(&mut r, MessageType::MsgTimeoutNow).is_empty());
     let err = r.step(propose(1, b"data")).unwrap_err();
-    assert_eq!(err, Error::ProposalDropped { reason: DropReason::LeaderRemoved });
+    assert_eq!(
+        err,
+        Error::ProposalDropped {
+            reason: DropReason::LeaderRemoved
+        }
+    );
 }
 
 #[test]
@@ -424,7 +545,10 @@ fn removed_leader_hand_off_completes_an_election_in_the_new_configuration() {
         assert_eq!(applied.len(), 2, "node {id}");
     }
     nw.flush(1);
-    let leaders: Vec<u64> = [2, 3].into_iter().filter(|&id| nw.node(id).state == StateRole::Leader).collect();
+    let leaders: Vec<u64> = [2, 3]
+        .into_iter()
+        .filter(|&id| nw.node(id).state == StateRole::Leader)
+        .collect();
     assert_eq!(leaders.len(), 1, "one of the remaining voters took over");
     assert_eq!(nw.node(1).state, StateRole::Follower);
 }
@@ -445,14 +569,18 @@ fn node_with_unapplied_committed_change_does_not_campaign() {
             let cc = conf_change_v2(Auto, &[(AddLearnerNode, 3)]);
             nw.send(vec![propose_conf_change_v2(1, &cc)]);
         } else {
-            nw.send(vec![propose_conf_change(1, &conf_change(AddLearnerNode, 3))]);
+            nw.send(vec![propose_conf_change(
+                1,
+                &conf_change(AddLearnerNode, 3),
+            )]);
         }
         nw.send(vec![beat(1)]);
         let r = nw.peer(2);
         assert_eq!(r.raft_log.committed, 2);
         assert_eq!(r.raft_log.applied, 0);
         r.step(hup(2)).unwrap();
-        r.step(msg_term(1, 2, MessageType::MsgTimeoutNow, 1)).unwrap();
+        r.step(msg_term(1, 2, MessageType::MsgTimeoutNow, 1))
+            .unwrap();
         for _ in 0..2 * ELECTION {
             r.tick();
         }
@@ -473,7 +601,8 @@ fn newly_added_voter_counts_as_active_for_check_quorum() {
     for _ in 0..ELECTION - 1 {
         r.tick();
     }
-    r.apply_conf_change(&conf_change(AddNode, 2).into_v2()).unwrap();
+    r.apply_conf_change(&conf_change(AddNode, 2).into_v2())
+        .unwrap();
     r.tick();
     assert_eq!(r.state, StateRole::Leader);
     for _ in 0..ELECTION {
@@ -485,11 +614,24 @@ fn newly_added_voter_counts_as_active_for_check_quorum() {
 #[test]
 fn promotable_means_voter_without_a_pending_snapshot() {
     // Goal: a node may campaign only if it is a voter of its own configuration.
-    let cases: [(&[u64], &[u64], bool); 4] =
-        [(&[1], &[], true), (&[1, 2, 3], &[], true), (&[2, 3], &[], false), (&[2], &[1], false)];
+    let cases: [(&[u64], &[u64], bool); 4] = [
+        (&[1], &[], true),
+        (&[1, 2, 3], &[], true),
+        (&[2, 3], &[], false),
+        (&[2], &[1], false),
+    ];
     for (voters, learners, want) in cases {
-        let r = new_raft(1, ELECTION, HEARTBEAT, &storage_with_learners(voters, learners));
-        assert_eq!(r.promotable(), want, "voters {voters:?} learners {learners:?}");
+        let r = new_raft(
+            1,
+            ELECTION,
+            HEARTBEAT,
+            &storage_with_learners(voters, learners),
+        );
+        assert_eq!(
+            r.promotable(),
+            want,
+            "voters {voters:?} learners {learners:?}"
+        );
     }
 }
 
@@ -503,9 +645,19 @@ fn configuration_is_restored_from_storage() {
         learners_next: vec![3],
         auto_leave: true,
     };
-    let r = new_raft(1, ELECTION, HEARTBEAT, &MemStorage::new_with_conf_state(cs.clone()));
+    let r = new_raft(
+        1,
+        ELECTION,
+        HEARTBEAT,
+        &MemStorage::new_with_conf_state(cs.clone()),
+    );
     let mut got = r.prs.conf_state();
-    for ids in [&mut got.voters, &mut got.voters_outgoing, &mut got.learners, &mut got.learners_next] {
+    for ids in [
+        &mut got.voters,
+        &mut got.voters_outgoing,
+        &mut got.learners,
+        &mut got.learners_next,
+    ] {
         ids.sort_unstable();
     }
     assert_eq!(got, cs);

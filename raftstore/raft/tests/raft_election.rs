@@ -8,7 +8,11 @@ use raft::raftpb::{ConfChangeType, HardState, Message, MessageType};
 use support::*;
 
 fn vote_request(from: u64, to: u64, kind: MessageType, term: u64, last: (u64, u64)) -> Message {
-    Message { index: last.0, log_term: last.1, ..msg_term(from, to, kind, term) }
+    Message {
+        index: last.0,
+        log_term: last.1,
+        ..msg_term(from, to, kind, term)
+    }
 }
 
 fn check_quorum(c: &mut raft::Config) {
@@ -32,24 +36,43 @@ fn election_outcomes(pre_vote: bool) {
     // Each case: the nodes (None: unreachable), the state of node 1 after it campaigns, and its
     // term. Without a majority a candidate waits; with PreVote it waits as a pre-candidate and
     // its term does not move.
-    let (waiting, waiting_term) =
-        if pre_vote { (StateRole::PreCandidate, 0) } else { (StateRole::Candidate, 1) };
+    let (waiting, waiting_term) = if pre_vote {
+        (StateRole::PreCandidate, 0)
+    } else {
+        (StateRole::Candidate, 1)
+    };
     let cfg = move |c: &mut raft::Config| c.pre_vote = pre_vote;
     let live = |id: u64, n: u64| -> Option<raft::Raft<raft::MemStorage>> {
         let ids: Vec<u64> = (1..=n).collect();
         Some(new_node_with(id, &ids, cfg))
     };
     let cases: Vec<(Vec<Option<raft::Raft<raft::MemStorage>>>, StateRole, u64)> = vec![
-        (vec![live(1, 3), live(2, 3), live(3, 3)], StateRole::Leader, 1),
+        (
+            vec![live(1, 3), live(2, 3), live(3, 3)],
+            StateRole::Leader,
+            1,
+        ),
         (vec![live(1, 3), live(2, 3), None], StateRole::Leader, 1),
         (vec![live(1, 3), None, None], waiting, waiting_term),
-        (vec![live(1, 4), None, None, live(4, 4)], waiting, waiting_term),
-        (vec![live(1, 5), None, None, live(4, 5), live(5, 5)], StateRole::Leader, 1),
+        (
+            vec![live(1, 4), None, None, live(4, 4)],
+            waiting,
+            waiting_term,
+        ),
+        (
+            vec![live(1, 5), None, None, live(4, 5), live(5, 5)],
+            StateRole::Leader,
+            1,
+        ),
     ];
     for (i, (nodes, want_state, want_term)) in cases.into_iter().enumerate() {
         let mut nw = Network::with_black_holes(nodes);
         nw.elect(1);
-        assert_eq!(nw.node(1).state, want_state, "case {i}, pre_vote {pre_vote}");
+        assert_eq!(
+            nw.node(1).state,
+            want_state,
+            "case {i}, pre_vote {pre_vote}"
+        );
         assert_eq!(nw.node(1).term, want_term, "case {i}, pre_vote {pre_vote}");
     }
 }
@@ -76,8 +99,18 @@ fn candidate_with_a_shorter_log_loses_to_rejections() {
         let ids = [1, 2, 3, 4, 5];
         let with_log = |id: u64, terms: &[u64]| {
             let storage = storage_with_log(&ids, terms);
-            storage.wl().set_hard_state(HardState { term: 1, vote: 0, commit: 0 });
-            new_raft_with_config(&raft::Config { pre_vote, ..config(id, ELECTION, HEARTBEAT) }, &storage)
+            storage.wl().set_hard_state(HardState {
+                term: 1,
+                vote: 0,
+                commit: 0,
+            });
+            new_raft_with_config(
+                &raft::Config {
+                    pre_vote,
+                    ..config(id, ELECTION, HEARTBEAT)
+                },
+                &storage,
+            )
         };
         let mut nw = Network::from_peers(vec![
             new_node_with(1, &ids, |c| c.pre_vote = pre_vote),
@@ -87,7 +120,11 @@ fn candidate_with_a_shorter_log_loses_to_rejections() {
             new_node_with(5, &ids, |c| c.pre_vote = pre_vote),
         ]);
         nw.elect(1);
-        assert_eq!((nw.node(1).state, nw.node(1).term), (StateRole::Follower, 1), "pre_vote {pre_vote}");
+        assert_eq!(
+            (nw.node(1).state, nw.node(1).term),
+            (StateRole::Follower, 1),
+            "pre_vote {pre_vote}"
+        );
     }
 }
 
@@ -98,7 +135,11 @@ fn single_node_becomes_leader_on_campaign() {
         let mut nw = Network::new_with_config(1, |c| c.pre_vote = pre_vote);
         nw.elect(1);
         assert_eq!((nw.node(1).state, nw.node(1).term), (StateRole::Leader, 1));
-        assert_eq!(nw.node(1).raft_log.committed, 1, "its empty entry commits alone");
+        assert_eq!(
+            nw.node(1).raft_log.committed,
+            1,
+            "its empty entry commits alone"
+        );
     }
 }
 
@@ -111,7 +152,11 @@ fn leadership_cycles_through_every_node() {
         for campaigner in [1, 2, 3, 1] {
             nw.elect(campaigner);
             for id in 1..=3 {
-                let want = if id == campaigner { StateRole::Leader } else { StateRole::Follower };
+                let want = if id == campaigner {
+                    StateRole::Leader
+                } else {
+                    StateRole::Follower
+                };
                 assert_eq!(nw.node(id).state, want, "after {campaigner} campaigned");
                 assert_eq!(nw.node(id).leader_id, campaigner);
             }
@@ -145,7 +190,10 @@ fn dueling_candidates_settle_on_the_most_up_to_date_log() {
     nw.elect(1);
     nw.elect(3);
     assert_eq!(nw.node(1).state, StateRole::Leader);
-    assert_eq!((nw.node(3).state, nw.node(3).term), (StateRole::Candidate, 1));
+    assert_eq!(
+        (nw.node(3).state, nw.node(3).term),
+        (StateRole::Candidate, 1)
+    );
     nw.recover();
     nw.elect(3);
     for (id, last) in [(1, 1), (2, 1), (3, 0)] {
@@ -166,12 +214,21 @@ fn dueling_pre_candidates_do_not_disturb_the_leader() {
     nw.elect(1);
     nw.elect(3);
     assert_eq!(nw.node(1).state, StateRole::Leader);
-    assert_eq!((nw.node(3).state, nw.node(3).term), (StateRole::Follower, 1));
+    assert_eq!(
+        (nw.node(3).state, nw.node(3).term),
+        (StateRole::Follower, 1)
+    );
     nw.recover();
     nw.elect(3);
     assert_eq!((nw.node(1).state, nw.node(1).term), (StateRole::Leader, 1));
-    assert_eq!((nw.node(2).state, nw.node(2).term), (StateRole::Follower, 1));
-    assert_eq!((nw.node(3).state, nw.node(3).term), (StateRole::Follower, 1));
+    assert_eq!(
+        (nw.node(2).state, nw.node(2).term),
+        (StateRole::Follower, 1)
+    );
+    assert_eq!(
+        (nw.node(3).state, nw.node(3).term),
+        (StateRole::Follower, 1)
+    );
 }
 
 #[test]
@@ -189,7 +246,10 @@ fn candidate_concedes_to_a_leader_of_its_term() {
     nw.recover();
     nw.send(vec![beat(3)]);
     nw.propose(3, b"force follower");
-    assert_eq!((nw.node(1).state, nw.node(1).term, nw.node(1).leader_id), (StateRole::Follower, 1, 3));
+    assert_eq!(
+        (nw.node(1).state, nw.node(1).term, nw.node(1).leader_id),
+        (StateRole::Follower, 1, 3)
+    );
     for id in 1..=3 {
         assert_eq!(log_terms(nw.node(id)), vec![1, 1], "node {id}");
         assert_eq!(nw.node(id).raft_log.committed, 2, "node {id}");
@@ -201,7 +261,12 @@ fn every_role_steps_down_on_higher_term_vote_or_append() {
     // Goal: a MsgVote or MsgApp of a later term turns any role into a follower of that term;
     // only the append names a leader, and the election clock restarts.
     // Method: each role at term 1 receives each message at term 3.
-    for role in [StateRole::Follower, StateRole::PreCandidate, StateRole::Candidate, StateRole::Leader] {
+    for role in [
+        StateRole::Follower,
+        StateRole::PreCandidate,
+        StateRole::Candidate,
+        StateRole::Leader,
+    ] {
         for kind in [MessageType::MsgVote, MessageType::MsgApp] {
             let mut r = new_node_with(1, &[1, 2, 3], pre_vote);
             match role {
@@ -219,7 +284,11 @@ fn every_role_steps_down_on_higher_term_vote_or_append() {
             r.tick();
             let last = (r.raft_log.last_index(), r.raft_log.last_term());
             r.step(vote_request(2, 1, kind, 3, last)).unwrap();
-            assert_eq!((r.state, r.term), (StateRole::Follower, 3), "{role} on {kind:?}");
+            assert_eq!(
+                (r.state, r.term),
+                (StateRole::Follower, 3),
+                "{role} on {kind:?}"
+            );
             let want_leader = if kind == MessageType::MsgApp { 2 } else { 0 };
             assert_eq!(r.leader_id, want_leader, "{role} on {kind:?}");
             assert_eq!(r.election_elapsed(), 0, "{role} on {kind:?}");
@@ -232,7 +301,12 @@ fn any_role_grants_a_vote_or_pre_vote_for_a_later_term() {
     // Goal: a vote request for a later term from an up-to-date candidate is granted from any
     // role. A MsgVote makes the voter a follower of that term that voted for the candidate; a
     // MsgPreVote changes nothing in the voter (the pre-vote is for a future term).
-    for role in [StateRole::Follower, StateRole::PreCandidate, StateRole::Candidate, StateRole::Leader] {
+    for role in [
+        StateRole::Follower,
+        StateRole::PreCandidate,
+        StateRole::Candidate,
+        StateRole::Leader,
+    ] {
         for kind in [MessageType::MsgVote, MessageType::MsgPreVote] {
             let mut r = new_node_with(1, &[1, 2, 3], pre_vote);
             match role {
@@ -249,16 +323,28 @@ fn any_role_grants_a_vote_or_pre_vote_for_a_later_term() {
             }
             let _ = read_messages(&mut r);
             let (term, vote) = (r.term, r.vote);
-            r.step(vote_request(2, 1, kind, term + 1, (42, term + 1))).unwrap();
+            r.step(vote_request(2, 1, kind, term + 1, (42, term + 1)))
+                .unwrap();
             let msgs = read_messages(&mut r);
             assert_eq!(msgs.len(), 1, "{role} on {kind:?}");
             let resp = &msgs[0];
             assert_eq!(resp.kind(), raft::raft::vote_resp_msg_type(kind));
-            assert_eq!((resp.to, resp.term, resp.reject), (2, term + 1, false), "{role} on {kind:?}");
+            assert_eq!(
+                (resp.to, resp.term, resp.reject),
+                (2, term + 1, false),
+                "{role} on {kind:?}"
+            );
             if kind == MessageType::MsgVote {
-                assert_eq!((r.state, r.term, r.vote), (StateRole::Follower, term + 1, 2));
+                assert_eq!(
+                    (r.state, r.term, r.vote),
+                    (StateRole::Follower, term + 1, 2)
+                );
             } else {
-                assert_eq!((r.state, r.term, r.vote), (role, term, vote), "{role} on {kind:?}");
+                assert_eq!(
+                    (r.state, r.term, r.vote),
+                    (role, term, vote),
+                    "{role} on {kind:?}"
+                );
             }
         }
     }
@@ -289,12 +375,26 @@ fn vote_requests_at_the_current_term_follow_log_and_vote_rules() {
     ];
     for (index, log_term, prior_vote, want_reject) in cases {
         let storage = storage_with_log(&[1, 2, 3], &[2, 2]);
-        storage.wl().set_hard_state(HardState { term: 3, vote: prior_vote, commit: 0 });
+        storage.wl().set_hard_state(HardState {
+            term: 3,
+            vote: prior_vote,
+            commit: 0,
+        });
         let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
-        r.step(vote_request(2, 1, MessageType::MsgVote, 3, (index, log_term))).unwrap();
+        r.step(vote_request(
+            2,
+            1,
+            MessageType::MsgVote,
+            3,
+            (index, log_term),
+        ))
+        .unwrap();
         let msgs = read_messages(&mut r);
         assert_eq!(msgs.len(), 1);
-        assert_eq!(msgs[0].reject, want_reject, "({index}, {log_term}) prior vote {prior_vote}");
+        assert_eq!(
+            msgs[0].reject, want_reject,
+            "({index}, {log_term}) prior vote {prior_vote}"
+        );
         assert_eq!(msgs[0].term, 3);
     }
 }
@@ -309,7 +409,8 @@ fn candidates_and_leaders_reject_votes_in_their_own_term() {
             r.become_leader();
         }
         let _ = read_messages(&mut r);
-        r.step(vote_request(2, 1, MessageType::MsgVote, 1, (10, 1))).unwrap();
+        r.step(vote_request(2, 1, MessageType::MsgVote, 1, (10, 1)))
+            .unwrap();
         let msgs = read_messages(&mut r);
         assert_eq!(kinds(&msgs), vec![MessageType::MsgVoteResp]);
         assert!(msgs[0].reject);
@@ -327,7 +428,8 @@ fn granted_vote_restarts_the_election_clock() {
         r.tick();
     }
     assert_eq!(r.election_elapsed(), 5);
-    r.step(vote_request(2, 1, MessageType::MsgVote, 1, (0, 0))).unwrap();
+    r.step(vote_request(2, 1, MessageType::MsgVote, 1, (0, 0)))
+        .unwrap();
     assert_eq!((r.vote, r.election_elapsed()), (2, 0));
 }
 
@@ -336,7 +438,8 @@ fn vote_responses_wait_for_durability() {
     // Goal: a vote promises durable state; its response is held until everything unstable is
     // persisted (it is queued after the append, not sent at once).
     let mut r = new_node(1, &[1, 2, 3]);
-    r.step(vote_request(2, 1, MessageType::MsgVote, 1, (0, 0))).unwrap();
+    r.step(vote_request(2, 1, MessageType::MsgVote, 1, (0, 0)))
+        .unwrap();
     assert!(r.msgs.is_empty());
     assert_eq!(kinds(&r.msgs_after_append), vec![MessageType::MsgVoteResp]);
 }
@@ -385,15 +488,27 @@ fn allowed_role_transitions_set_term_vote_and_leader() {
     r.become_follower(1, 2);
     assert_eq!((r.state, r.term, r.leader_id), (StateRole::Follower, 1, 2));
     r.become_pre_candidate();
-    assert_eq!((r.state, r.term, r.leader_id, r.vote), (StateRole::PreCandidate, 1, 0, 0));
+    assert_eq!(
+        (r.state, r.term, r.leader_id, r.vote),
+        (StateRole::PreCandidate, 1, 0, 0)
+    );
     r.become_candidate();
-    assert_eq!((r.state, r.term, r.leader_id, r.vote), (StateRole::Candidate, 2, 0, 1));
+    assert_eq!(
+        (r.state, r.term, r.leader_id, r.vote),
+        (StateRole::Candidate, 2, 0, 1)
+    );
     r.become_candidate();
     assert_eq!((r.state, r.term, r.vote), (StateRole::Candidate, 3, 1));
     r.become_leader();
-    assert_eq!((r.state, r.term, r.leader_id, r.vote), (StateRole::Leader, 3, 1, 1));
+    assert_eq!(
+        (r.state, r.term, r.leader_id, r.vote),
+        (StateRole::Leader, 3, 1, 1)
+    );
     r.become_follower(4, 0);
-    assert_eq!((r.state, r.term, r.leader_id, r.vote), (StateRole::Follower, 4, 0, 0));
+    assert_eq!(
+        (r.state, r.term, r.leader_id, r.vote),
+        (StateRole::Follower, 4, 0, 0)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -410,7 +525,8 @@ fn learner_never_campaigns() {
         r.tick();
     }
     r.step(hup(2)).unwrap();
-    r.step(msg_term(1, 2, MessageType::MsgTimeoutNow, 0)).unwrap();
+    r.step(msg_term(1, 2, MessageType::MsgTimeoutNow, 0))
+        .unwrap();
     assert_eq!((r.state, r.term), (StateRole::Follower, 0));
     assert!(read_messages(&mut r).is_empty());
 }
@@ -421,7 +537,8 @@ fn learner_grants_votes_when_asked() {
     // which the learner is a voter.
     let storage = storage_with_learners(&[1], &[2]);
     let mut r = new_raft(2, ELECTION, HEARTBEAT, &storage);
-    r.step(vote_request(1, 2, MessageType::MsgVote, 2, (11, 11))).unwrap();
+    r.step(vote_request(1, 2, MessageType::MsgVote, 2, (11, 11)))
+        .unwrap();
     let msgs = read_messages(&mut r);
     assert_eq!(kinds(&msgs), vec![MessageType::MsgVoteResp]);
     assert!(!msgs[0].reject);
@@ -467,10 +584,16 @@ fn node_outside_its_own_configuration_follows_but_never_campaigns() {
     for _ in 0..2 * ELECTION {
         nw.tick(2);
     }
-    assert_eq!((nw.node(2).state, nw.node(2).term), (StateRole::Follower, 0));
+    assert_eq!(
+        (nw.node(2).state, nw.node(2).term),
+        (StateRole::Follower, 0)
+    );
     nw.elect(1);
     assert_eq!(nw.node(1).state, StateRole::Leader);
-    assert_eq!((nw.node(2).state, nw.node(2).leader_id), (StateRole::Follower, 1));
+    assert_eq!(
+        (nw.node(2).state, nw.node(2).leader_id),
+        (StateRole::Follower, 1)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -482,14 +605,30 @@ fn pre_candidate_keeps_term_and_vote_but_forgets_the_leader() {
     // Goal: entering the pre-candidate state changes neither term nor vote, but forgets the
     // leader (a pre-candidate that remembered it would refuse the votes it asks for).
     let storage = storage_with_voters(&[1, 2, 3]);
-    storage.wl().set_hard_state(HardState { term: 4, vote: 3, commit: 0 });
-    let mut r = new_raft_with_config(&raft::Config { pre_vote: true, ..config(1, ELECTION, HEARTBEAT) }, &storage);
+    storage.wl().set_hard_state(HardState {
+        term: 4,
+        vote: 3,
+        commit: 0,
+    });
+    let mut r = new_raft_with_config(
+        &raft::Config {
+            pre_vote: true,
+            ..config(1, ELECTION, HEARTBEAT)
+        },
+        &storage,
+    );
     r.become_follower(4, 3);
     r.step(hup(1)).unwrap();
-    assert_eq!((r.state, r.term, r.vote, r.leader_id), (StateRole::PreCandidate, 4, 3, 0));
+    assert_eq!(
+        (r.state, r.term, r.vote, r.leader_id),
+        (StateRole::PreCandidate, 4, 3, 0)
+    );
     let msgs = read_messages(&mut r);
     assert_eq!(kinds(&msgs), vec![MessageType::MsgPreVote; 2]);
-    assert!(msgs.iter().all(|m| m.term == 5), "pre-votes ask for the next term");
+    assert!(
+        msgs.iter().all(|m| m.term == 5),
+        "pre-votes ask for the next term"
+    );
 }
 
 #[test]
@@ -499,7 +638,8 @@ fn pre_vote_win_starts_a_real_election() {
     let mut r = new_node_with(1, &[1, 2, 3], pre_vote);
     r.step(hup(1)).unwrap();
     let _ = read_messages(&mut r);
-    r.step(msg_term(2, 1, MessageType::MsgPreVoteResp, 1)).unwrap();
+    r.step(msg_term(2, 1, MessageType::MsgPreVoteResp, 1))
+        .unwrap();
     assert_eq!((r.state, r.term, r.vote), (StateRole::Candidate, 1, 1));
     let msgs = read_messages(&mut r);
     assert_eq!(kinds(&msgs), vec![MessageType::MsgVote; 2]);
@@ -511,16 +651,28 @@ fn pre_candidate_ignores_real_vote_responses_and_candidate_ignores_pre_votes() {
     // Method: a pre-candidate of term 1 receives a (late) MsgVoteResp of term 1, then wins its
     // pre-vote and, as candidate of term 2, receives a late MsgPreVoteResp of term 2.
     let storage = storage_with_voters(&[1, 2, 3]);
-    storage.wl().set_hard_state(HardState { term: 1, vote: 0, commit: 0 });
-    let mut r = new_raft_with_config(&raft::Config { pre_vote: true, ..config(1, ELECTION, HEARTBEAT) }, &storage);
+    storage.wl().set_hard_state(HardState {
+        term: 1,
+        vote: 0,
+        commit: 0,
+    });
+    let mut r = new_raft_with_config(
+        &raft::Config {
+            pre_vote: true,
+            ..config(1, ELECTION, HEARTBEAT)
+        },
+        &storage,
+    );
     r.step(hup(1)).unwrap();
     let _ = read_messages(&mut r);
     r.step(msg_term(2, 1, MessageType::MsgVoteResp, 1)).unwrap();
     assert_eq!(r.state, StateRole::PreCandidate);
-    r.step(msg_term(2, 1, MessageType::MsgPreVoteResp, 2)).unwrap();
+    r.step(msg_term(2, 1, MessageType::MsgPreVoteResp, 2))
+        .unwrap();
     assert_eq!((r.state, r.term), (StateRole::Candidate, 2));
     let _ = read_messages(&mut r);
-    r.step(msg_term(3, 1, MessageType::MsgPreVoteResp, 2)).unwrap();
+    r.step(msg_term(3, 1, MessageType::MsgPreVoteResp, 2))
+        .unwrap();
     assert_eq!(r.state, StateRole::Candidate, "a late pre-vote is no vote");
 }
 
@@ -530,7 +682,11 @@ fn rejected_pre_vote_with_a_later_term_makes_the_pre_candidate_follow_that_term(
     let mut r = new_node_with(1, &[1, 2, 3], pre_vote);
     r.step(hup(1)).unwrap();
     let _ = read_messages(&mut r);
-    r.step(Message { reject: true, ..msg_term(2, 1, MessageType::MsgPreVoteResp, 7) }).unwrap();
+    r.step(Message {
+        reject: true,
+        ..msg_term(2, 1, MessageType::MsgPreVoteResp, 7)
+    })
+    .unwrap();
     assert_eq!((r.state, r.term), (StateRole::Follower, 7));
 }
 
@@ -539,12 +695,26 @@ fn pre_vote_losing_majority_returns_to_follower_in_own_term() {
     // Goal: a pre-candidate rejected by a majority (at its own term) returns to follower
     // without touching its term.
     let storage = storage_with_voters(&[1, 2, 3]);
-    storage.wl().set_hard_state(HardState { term: 2, vote: 0, commit: 0 });
-    let mut r = new_raft_with_config(&raft::Config { pre_vote: true, ..config(1, ELECTION, HEARTBEAT) }, &storage);
+    storage.wl().set_hard_state(HardState {
+        term: 2,
+        vote: 0,
+        commit: 0,
+    });
+    let mut r = new_raft_with_config(
+        &raft::Config {
+            pre_vote: true,
+            ..config(1, ELECTION, HEARTBEAT)
+        },
+        &storage,
+    );
     r.step(hup(1)).unwrap();
     let _ = read_messages(&mut r);
     for from in [2, 3] {
-        r.step(Message { reject: true, ..msg_term(from, 1, MessageType::MsgPreVoteResp, 2) }).unwrap();
+        r.step(Message {
+            reject: true,
+            ..msg_term(from, 1, MessageType::MsgPreVoteResp, 2)
+        })
+        .unwrap();
     }
     assert_eq!((r.state, r.term), (StateRole::Follower, 2));
 }
@@ -554,13 +724,19 @@ fn stale_pre_vote_is_rejected_with_the_current_term() {
     // Goal: a pre-vote from an earlier term is answered with a rejection naming the current
     // term, so a node stuck at a lower term learns it (etcd#8243); a stale MsgVote is ignored.
     let storage = storage_with_voters(&[1, 2, 3]);
-    storage.wl().set_hard_state(HardState { term: 3, vote: 0, commit: 0 });
+    storage.wl().set_hard_state(HardState {
+        term: 3,
+        vote: 0,
+        commit: 0,
+    });
     let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
-    r.step(vote_request(2, 1, MessageType::MsgPreVote, 2, (5, 2))).unwrap();
+    r.step(vote_request(2, 1, MessageType::MsgPreVote, 2, (5, 2)))
+        .unwrap();
     let msgs = read_messages(&mut r);
     assert_eq!(kinds(&msgs), vec![MessageType::MsgPreVoteResp]);
     assert_eq!((msgs[0].term, msgs[0].reject), (3, true));
-    r.step(vote_request(2, 1, MessageType::MsgVote, 2, (5, 2))).unwrap();
+    r.step(vote_request(2, 1, MessageType::MsgVote, 2, (5, 2)))
+        .unwrap();
     assert!(read_messages(&mut r).is_empty());
     assert_eq!(r.term, 3);
 }
@@ -573,11 +749,20 @@ fn pre_candidates_split_vote_then_one_wins() {
     nw.elect(1);
     nw.isolate(1);
     nw.send(vec![hup(2), hup(3)]);
-    assert_eq!((nw.node(2).state, nw.node(2).term), (StateRole::Candidate, 2));
-    assert_eq!((nw.node(3).state, nw.node(3).term), (StateRole::Candidate, 2));
+    assert_eq!(
+        (nw.node(2).state, nw.node(2).term),
+        (StateRole::Candidate, 2)
+    );
+    assert_eq!(
+        (nw.node(3).state, nw.node(3).term),
+        (StateRole::Candidate, 2)
+    );
     nw.elect(2);
     assert_eq!((nw.node(2).state, nw.node(2).term), (StateRole::Leader, 3));
-    assert_eq!((nw.node(3).state, nw.node(3).leader_id), (StateRole::Follower, 2));
+    assert_eq!(
+        (nw.node(3).state, nw.node(3).leader_id),
+        (StateRole::Follower, 2)
+    );
 }
 
 #[test]
@@ -598,7 +783,11 @@ fn node_with_a_smaller_term_can_still_complete_an_election() {
     nw.cut(2, 1);
     nw.cut(2, 3);
     nw.elect(3);
-    assert_eq!(nw.node(3).term, 2, "node 3 learned the term from a rejection");
+    assert_eq!(
+        nw.node(3).term,
+        2,
+        "node 3 learned the term from a rejection"
+    );
     nw.elect(1);
     assert!(nw.node(1).state == StateRole::Leader || nw.node(3).state == StateRole::Leader);
 }
@@ -620,7 +809,10 @@ fn isolated_node_without_pre_vote_disrupts_the_leader_on_return() {
     nw.recover();
     tick_until_election(nw.peer(3));
     nw.flush(3);
-    assert!(nw.node(1).term > isolated_term, "the leader was forced into a new term");
+    assert!(
+        nw.node(1).term > isolated_term,
+        "the leader was forced into a new term"
+    );
     assert_ne!((nw.node(1).state, nw.node(1).term), (StateRole::Leader, 1));
 }
 
@@ -636,13 +828,19 @@ fn isolated_node_with_pre_vote_rejoins_without_disruption() {
         tick_until_election(nw.peer(3));
         nw.flush(3);
     }
-    assert_eq!((nw.node(3).state, nw.node(3).term), (StateRole::PreCandidate, 1));
+    assert_eq!(
+        (nw.node(3).state, nw.node(3).term),
+        (StateRole::PreCandidate, 1)
+    );
     nw.recover();
     tick_until_election(nw.peer(3));
     nw.flush(3);
     assert_eq!((nw.node(1).state, nw.node(1).term), (StateRole::Leader, 1));
     nw.send(vec![beat(1)]);
-    assert_eq!((nw.node(3).state, nw.node(3).leader_id), (StateRole::Follower, 1));
+    assert_eq!(
+        (nw.node(3).state, nw.node(3).leader_id),
+        (StateRole::Follower, 1)
+    );
     assert_eq!(nw.node(3).raft_log.committed, nw.node(1).raft_log.committed);
 }
 
@@ -671,11 +869,15 @@ fn leader_with_an_active_quorum_stays_until_it_goes_silent() {
     let mut r = new_node_with(1, &[1, 2, 3], check_quorum);
     make_leader(&mut r);
     for _ in 0..3 * ELECTION {
-        r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 1)).unwrap();
+        r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 1))
+            .unwrap();
         r.tick();
     }
     assert_eq!(r.state, StateRole::Leader);
-    assert!(!r.prs.get(2).unwrap().recent_active, "cleared at the last check");
+    assert!(
+        !r.prs.get(2).unwrap().recent_active,
+        "cleared at the last check"
+    );
     for _ in 0..ELECTION {
         r.tick();
     }
@@ -707,14 +909,16 @@ fn follower_ignores_votes_while_its_leader_lease_holds() {
     // ignores vote requests of a later term: no vote, no term change, no answer.
     let mut r = new_node_with(1, &[1, 2, 3], check_quorum);
     r.become_follower(1, 2);
-    r.step(vote_request(3, 1, MessageType::MsgVote, 2, (5, 1))).unwrap();
+    r.step(vote_request(3, 1, MessageType::MsgVote, 2, (5, 1)))
+        .unwrap();
     assert!(read_messages(&mut r).is_empty());
     assert_eq!((r.term, r.vote, r.leader_id), (1, 0, 2));
     // Once the lease has run out, the same request is granted.
     for _ in 0..ELECTION {
         r.tick_quiesced();
     }
-    r.step(vote_request(3, 1, MessageType::MsgVote, 2, (5, 1))).unwrap();
+    r.step(vote_request(3, 1, MessageType::MsgVote, 2, (5, 1)))
+        .unwrap();
     let msgs = read_messages(&mut r);
     assert_eq!(kinds(&msgs), vec![MessageType::MsgVoteResp]);
     assert!(!msgs[0].reject);
@@ -726,7 +930,8 @@ fn lease_also_ignores_pre_votes() {
     // Goal: stickiness applies to pre-votes as well: a follower with a live leader ignores them.
     let mut r = new_node_with(1, &[1, 2, 3], pre_vote_and_check_quorum);
     r.become_follower(1, 2);
-    r.step(vote_request(3, 1, MessageType::MsgPreVote, 2, (5, 1))).unwrap();
+    r.step(vote_request(3, 1, MessageType::MsgPreVote, 2, (5, 1)))
+        .unwrap();
     assert!(read_messages(&mut r).is_empty());
     assert_eq!((r.term, r.leader_id), (1, 2));
 }
@@ -740,13 +945,19 @@ fn new_leader_supersedes_once_the_lease_expires() {
     let mut nw = Network::new_with_config(3, check_quorum);
     nw.elect(1);
     nw.elect(3);
-    assert_eq!((nw.node(1).state, nw.node(3).state), (StateRole::Leader, StateRole::Candidate));
+    assert_eq!(
+        (nw.node(1).state, nw.node(3).state),
+        (StateRole::Leader, StateRole::Candidate)
+    );
     for _ in 0..ELECTION {
         nw.peer(2).tick_quiesced();
     }
     nw.elect(3);
     assert_eq!(nw.node(3).state, StateRole::Leader);
-    assert_eq!((nw.node(1).state, nw.node(1).leader_id), (StateRole::Follower, 3));
+    assert_eq!(
+        (nw.node(1).state, nw.node(1).leader_id),
+        (StateRole::Follower, 3)
+    );
 }
 
 #[test]
@@ -757,13 +968,25 @@ fn stale_append_is_answered_with_the_current_term_under_check_quorum_or_pre_vote
     for (check, pre) in [(false, false), (true, false), (false, true), (true, true)] {
         for kind in [MessageType::MsgHeartbeat, MessageType::MsgApp] {
             let storage = storage_with_voters(&[1, 2, 3]);
-            storage.wl().set_hard_state(HardState { term: 5, vote: 0, commit: 0 });
-            let cfg = raft::Config { check_quorum: check, pre_vote: pre, ..config(1, ELECTION, HEARTBEAT) };
+            storage.wl().set_hard_state(HardState {
+                term: 5,
+                vote: 0,
+                commit: 0,
+            });
+            let cfg = raft::Config {
+                check_quorum: check,
+                pre_vote: pre,
+                ..config(1, ELECTION, HEARTBEAT)
+            };
             let mut r = new_raft_with_config(&cfg, &storage);
             r.step(msg_term(2, 1, kind, 4)).unwrap();
             let msgs = read_messages(&mut r);
             if check || pre {
-                assert_eq!(kinds(&msgs), vec![MessageType::MsgAppResp], "{kind:?} {check} {pre}");
+                assert_eq!(
+                    kinds(&msgs),
+                    vec![MessageType::MsgAppResp],
+                    "{kind:?} {check} {pre}"
+                );
                 assert_eq!((msgs[0].to, msgs[0].term), (2, 5));
             } else {
                 assert!(msgs.is_empty(), "{kind:?}");
@@ -781,12 +1004,20 @@ fn stuck_candidate_is_freed_by_answering_the_stale_leader() {
     nw.elect(1);
     nw.isolate(1);
     nw.elect(3);
-    assert_eq!((nw.node(2).state, nw.node(3).state), (StateRole::Follower, StateRole::Candidate));
+    assert_eq!(
+        (nw.node(2).state, nw.node(3).state),
+        (StateRole::Follower, StateRole::Candidate)
+    );
     assert_eq!(nw.node(3).term, nw.node(2).term + 1);
     nw.elect(3);
     assert_eq!(nw.node(3).term, nw.node(2).term + 2);
     nw.recover();
-    nw.send(vec![msg_term(1, 3, MessageType::MsgHeartbeat, nw.node(1).term)]);
+    nw.send(vec![msg_term(
+        1,
+        3,
+        MessageType::MsgHeartbeat,
+        nw.node(1).term,
+    )]);
     assert_eq!(nw.node(1).state, StateRole::Follower);
     assert_eq!(nw.node(1).term, nw.node(3).term);
     nw.elect(3);
@@ -801,11 +1032,24 @@ fn disruptive_follower_deposes_a_leader_whose_heartbeat_is_late() {
     let mut nw = Network::new_with_config(3, check_quorum);
     nw.elect(1);
     tick_until_election(nw.peer(3));
-    assert_eq!((nw.node(3).state, nw.node(3).term), (StateRole::Candidate, 2));
+    assert_eq!(
+        (nw.node(3).state, nw.node(3).term),
+        (StateRole::Candidate, 2)
+    );
     nw.send(vec![msg_term(1, 3, MessageType::MsgHeartbeat, 1)]);
-    assert_eq!((nw.node(1).state, nw.node(1).term), (StateRole::Follower, 2));
-    assert_eq!((nw.node(2).state, nw.node(2).term), (StateRole::Follower, 1), "lease held");
-    assert_eq!((nw.node(3).state, nw.node(3).term), (StateRole::Candidate, 2));
+    assert_eq!(
+        (nw.node(1).state, nw.node(1).term),
+        (StateRole::Follower, 2)
+    );
+    assert_eq!(
+        (nw.node(2).state, nw.node(2).term),
+        (StateRole::Follower, 1),
+        "lease held"
+    );
+    assert_eq!(
+        (nw.node(3).state, nw.node(3).term),
+        (StateRole::Candidate, 2)
+    );
 }
 
 #[test]
@@ -819,11 +1063,17 @@ fn disruptive_follower_with_pre_vote_does_not_depose_the_leader() {
     nw.propose(1, b"b");
     nw.recover();
     nw.elect(3);
-    assert_eq!((nw.node(3).state, nw.node(3).term), (StateRole::PreCandidate, 1));
+    assert_eq!(
+        (nw.node(3).state, nw.node(3).term),
+        (StateRole::PreCandidate, 1)
+    );
     assert_eq!((nw.node(1).state, nw.node(1).term), (StateRole::Leader, 1));
     nw.send(vec![msg_term(1, 3, MessageType::MsgHeartbeat, 1)]);
     assert_eq!(nw.node(1).state, StateRole::Leader);
-    assert_eq!((nw.node(3).state, nw.node(3).leader_id), (StateRole::Follower, 1));
+    assert_eq!(
+        (nw.node(3).state, nw.node(3).leader_id),
+        (StateRole::Follower, 1)
+    );
 }
 
 #[test]
@@ -834,10 +1084,17 @@ fn pre_vote_with_check_quorum_elects_after_the_leader_is_lost() {
     nw.elect(1);
     nw.isolate(1);
     nw.elect(3);
-    assert_eq!(nw.node(3).state, StateRole::PreCandidate, "node 2 still holds its lease");
+    assert_eq!(
+        nw.node(3).state,
+        StateRole::PreCandidate,
+        "node 2 still holds its lease"
+    );
     nw.elect(2);
     assert_eq!(nw.node(2).state, StateRole::Leader);
-    assert_eq!((nw.node(3).state, nw.node(3).leader_id), (StateRole::Follower, 2));
+    assert_eq!(
+        (nw.node(3).state, nw.node(3).leader_id),
+        (StateRole::Follower, 2)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -855,7 +1112,9 @@ fn forgotten_leader_lets_a_follower_vote_within_its_lease() {
     nw.send(vec![hup(2)]);
     assert_eq!(nw.node(2).state, StateRole::PreCandidate);
     assert_eq!(nw.node(3).leader_id, 1);
-    nw.peer(3).step(msg(3, 3, MessageType::MsgForgetLeader)).unwrap();
+    nw.peer(3)
+        .step(msg(3, 3, MessageType::MsgForgetLeader))
+        .unwrap();
     assert_eq!((nw.node(3).leader_id, nw.node(3).term), (0, 1));
     nw.elect(2);
     assert_eq!(nw.node(2).state, StateRole::Leader);
@@ -866,7 +1125,9 @@ fn forgotten_leader_is_relearned_from_its_next_heartbeat() {
     // Goal: forgetting is temporary: the next message of the leader makes it known again.
     let mut nw = Network::new(3);
     nw.elect(1);
-    nw.peer(2).step(msg(2, 2, MessageType::MsgForgetLeader)).unwrap();
+    nw.peer(2)
+        .step(msg(2, 2, MessageType::MsgForgetLeader))
+        .unwrap();
     assert_eq!(nw.node(2).leader_id, 0);
     nw.send(vec![beat(1)]);
     assert_eq!(nw.node(2).leader_id, 1);

@@ -51,18 +51,30 @@ fn acknowledgements_open_the_window_one_slot_at_a_time() {
     }
     for round in 0..5 {
         let oldest = sent.remove(0);
-        let ack = Message { index: oldest, ..msg_term(2, 1, MessageType::MsgAppResp, 1) };
+        let ack = Message {
+            index: oldest,
+            ..msg_term(2, 1, MessageType::MsgAppResp, 1)
+        };
         r.step(ack).unwrap();
         // The commit index travels in an empty append, which takes no slot.
         let carriers = read_messages_of(&mut r, MessageType::MsgApp);
-        assert!(carriers.iter().all(|m| m.entries.is_empty()), "round {round}");
+        assert!(
+            carriers.iter().all(|m| m.entries.is_empty()),
+            "round {round}"
+        );
         assert_eq!(r.prs.get(2).unwrap().inflights.count(), 2);
         let apps = propose_and_read(&mut r, b"somedata");
         assert_eq!(apps.len(), 1, "round {round}: the freed slot is used");
         sent.push(apps[0].entries[0].index);
-        assert!(propose_and_read(&mut r, b"somedata").is_empty(), "round {round}: full again");
+        assert!(
+            propose_and_read(&mut r, b"somedata").is_empty(),
+            "round {round}: full again"
+        );
         // Both proposals now wait behind the window; the next ack sends them together.
-        let ack = Message { index: sent.remove(0), ..msg_term(2, 1, MessageType::MsgAppResp, 1) };
+        let ack = Message {
+            index: sent.remove(0),
+            ..msg_term(2, 1, MessageType::MsgAppResp, 1)
+        };
         r.step(ack).unwrap();
         let apps = read_messages_of(&mut r, MessageType::MsgApp);
         let with_entries: Vec<&Message> = apps.iter().filter(|m| !m.entries.is_empty()).collect();
@@ -83,7 +95,8 @@ fn heartbeat_response_to_a_full_window_sends_one_empty_append() {
     for round in 1..5 {
         for _ in 0..round {
             assert!(r.prs.get(2).unwrap().is_paused());
-            r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 1)).unwrap();
+            r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 1))
+                .unwrap();
             let apps = read_messages_of(&mut r, MessageType::MsgApp);
             assert_eq!(apps.len(), 1);
             assert!(apps[0].entries.is_empty());
@@ -114,10 +127,15 @@ fn byte_window_pauses_when_inflight_bytes_reach_the_limit() {
     assert_eq!((pr.inflights.count(), pr.inflights.bytes()), (3, 252));
     assert!(pr.inflights.full());
     assert!(propose_and_read(&mut r, &[3; 84]).is_empty());
-    let ack = Message { index: last - 2, ..msg_term(2, 1, MessageType::MsgAppResp, 1) };
+    let ack = Message {
+        index: last - 2,
+        ..msg_term(2, 1, MessageType::MsgAppResp, 1)
+    };
     r.step(ack).unwrap();
-    let apps: Vec<Message> =
-        read_messages_of(&mut r, MessageType::MsgApp).into_iter().filter(|m| !m.entries.is_empty()).collect();
+    let apps: Vec<Message> = read_messages_of(&mut r, MessageType::MsgApp)
+        .into_iter()
+        .filter(|m| !m.entries.is_empty())
+        .collect();
     assert_eq!(apps.len(), 1, "84 bytes freed: one more append");
     assert_eq!(r.prs.get(2).unwrap().inflights.bytes(), 252);
 }
@@ -142,8 +160,11 @@ fn commit_index_reaches_a_follower_whose_window_is_full() {
     nw.delivered.clear();
     nw.send(vec![beat(1)]);
     assert_eq!(nw.node(3).raft_log.committed, 2);
-    let to_3: Vec<&Message> =
-        nw.delivered.iter().filter(|m| m.to == 3 && m.kind() == MessageType::MsgApp).collect();
+    let to_3: Vec<&Message> = nw
+        .delivered
+        .iter()
+        .filter(|m| m.to == 3 && m.kind() == MessageType::MsgApp)
+        .collect();
     assert_eq!(to_3.len(), 1);
     assert!(to_3[0].entries.is_empty());
     assert_eq!(to_3[0].commit, 2);
@@ -159,8 +180,13 @@ fn probe_state_has_a_window_of_one_append() {
     for _ in 0..5 {
         assert!(propose_and_read(&mut r, b"b").is_empty());
     }
-    assert_eq!(r.prs.get(2).unwrap().inflights.count(), 0, "probes are not tracked as inflight");
-    r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 1)).unwrap();
+    assert_eq!(
+        r.prs.get(2).unwrap().inflights.count(),
+        0,
+        "probes are not tracked as inflight"
+    );
+    r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 1))
+        .unwrap();
     assert_eq!(read_messages_of(&mut r, MessageType::MsgApp).len(), 1);
 }
 

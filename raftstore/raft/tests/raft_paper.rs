@@ -22,7 +22,12 @@ fn every_role_adopts_a_higher_term_and_becomes_follower() {
     // Goal: a node of any role that sees a larger term in an append takes that term, becomes a
     // follower and recognizes the sender as leader (paper 5.1).
     // Method: put a node in each role at term 1 (or 0), step a term-2 MsgApp from node 2.
-    for role in [StateRole::Follower, StateRole::Candidate, StateRole::PreCandidate, StateRole::Leader] {
+    for role in [
+        StateRole::Follower,
+        StateRole::Candidate,
+        StateRole::PreCandidate,
+        StateRole::Leader,
+    ] {
         let mut r = new_node_with(1, &[1, 2, 3], |c| c.pre_vote = true);
         match role {
             StateRole::Follower => r.become_follower(1, 2),
@@ -48,7 +53,11 @@ fn higher_term_vote_request_makes_a_node_follower_without_leader() {
     // Method: a leader of term 1 receives a MsgVote of term 5 from an up-to-date candidate.
     let mut r = new_node(1, &[1, 2, 3]);
     make_leader(&mut r);
-    let vote = raft::raftpb::Message { index: 1, log_term: 1, ..msg_term(2, 1, MessageType::MsgVote, 5) };
+    let vote = raft::raftpb::Message {
+        index: 1,
+        log_term: 1,
+        ..msg_term(2, 1, MessageType::MsgVote, 5)
+    };
     r.step(vote).unwrap();
     assert_eq!((r.term, r.state, r.leader_id), (5, StateRole::Follower, 0));
     assert_eq!(r.vote, 2);
@@ -60,9 +69,14 @@ fn node_ignores_messages_with_stale_term() {
     // CheckQuorum and PreVote off) gets no answer (paper 5.1).
     // Method: a node at term 2 receives a term-1 MsgApp carrying an entry.
     let storage = storage_with_voters(&[1, 2, 3]);
-    storage.wl().set_hard_state(HardState { term: 2, vote: 0, commit: 0 });
+    storage.wl().set_hard_state(HardState {
+        term: 2,
+        vote: 0,
+        commit: 0,
+    });
     let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
-    r.step(append(2, 1, 1, (0, 0), vec![entry(1, 1, b"stale")], 0)).unwrap();
+    r.step(append(2, 1, 1, (0, 0), vec![entry(1, 1, b"stale")], 0))
+        .unwrap();
     assert!(read_messages(&mut r).is_empty());
     assert_eq!(r.raft_log.last_index(), 0);
     assert_eq!((r.term, r.state, r.leader_id), (2, StateRole::Follower, 0));
@@ -72,7 +86,10 @@ fn node_ignores_messages_with_stale_term() {
 fn nodes_start_as_followers() {
     // Goal: a new node is a follower of term 0 with no leader and no vote (paper 5.2).
     let r = new_node(1, &[1, 2, 3]);
-    assert_eq!((r.state, r.term, r.vote, r.leader_id), (StateRole::Follower, 0, 0, 0));
+    assert_eq!(
+        (r.state, r.term, r.vote, r.leader_id),
+        (StateRole::Follower, 0, 0, 0)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -113,7 +130,10 @@ fn follower_campaigns_after_election_timeout() {
     let msgs = read_messages(&mut r);
     assert_eq!(kinds(&msgs), vec![MessageType::MsgVote; 2]);
     for (m, to) in msgs.iter().zip([2, 3]) {
-        assert_eq!((m.from, m.to, m.term, m.index, m.log_term), (1, to, 2, 0, 0));
+        assert_eq!(
+            (m.from, m.to, m.term, m.index, m.log_term),
+            (1, to, 2, 0, 0)
+        );
     }
 }
 
@@ -144,12 +164,24 @@ fn candidate_wins_loses_or_waits_by_vote_count() {
         (1, &[], StateRole::Leader),
         (3, &[(2, true), (3, true)], StateRole::Leader),
         (3, &[(2, true)], StateRole::Leader),
-        (5, &[(2, true), (3, true), (4, true), (5, true)], StateRole::Leader),
+        (
+            5,
+            &[(2, true), (3, true), (4, true), (5, true)],
+            StateRole::Leader,
+        ),
         (5, &[(2, true), (3, true), (4, true)], StateRole::Leader),
         (5, &[(2, true), (3, true)], StateRole::Leader),
         (3, &[(2, false), (3, false)], StateRole::Follower),
-        (5, &[(2, false), (3, false), (4, false), (5, false)], StateRole::Follower),
-        (5, &[(2, true), (3, false), (4, false), (5, false)], StateRole::Follower),
+        (
+            5,
+            &[(2, false), (3, false), (4, false), (5, false)],
+            StateRole::Follower,
+        ),
+        (
+            5,
+            &[(2, true), (3, false), (4, false), (5, false)],
+            StateRole::Follower,
+        ),
         (3, &[], StateRole::Candidate),
         (5, &[(2, true)], StateRole::Candidate),
         (5, &[(2, false), (3, false)], StateRole::Candidate),
@@ -178,16 +210,31 @@ fn follower_votes_at_most_once_per_term() {
     // its vote for the same candidate (paper 5.2).
     // Method: a follower of term 1 that voted for `voted` (0: nobody) receives a MsgVote of term
     // 1 from `candidate`.
-    let cases = [(0, 2, false), (0, 3, false), (2, 2, false), (3, 3, false), (2, 3, true), (3, 2, true)];
+    let cases = [
+        (0, 2, false),
+        (0, 3, false),
+        (2, 2, false),
+        (3, 3, false),
+        (2, 3, true),
+        (3, 2, true),
+    ];
     for (voted, candidate, want_reject) in cases {
         let storage = storage_with_voters(&[1, 2, 3]);
-        storage.wl().set_hard_state(HardState { term: 1, vote: voted, commit: 0 });
+        storage.wl().set_hard_state(HardState {
+            term: 1,
+            vote: voted,
+            commit: 0,
+        });
         let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
-        r.step(msg_term(candidate, 1, MessageType::MsgVote, 1)).unwrap();
+        r.step(msg_term(candidate, 1, MessageType::MsgVote, 1))
+            .unwrap();
         let msgs = read_messages(&mut r);
         assert_eq!(msgs.len(), 1);
         let m = &msgs[0];
-        assert_eq!((m.kind(), m.to, m.term, m.reject), (MessageType::MsgVoteResp, candidate, 1, want_reject));
+        assert_eq!(
+            (m.kind(), m.to, m.term, m.reject),
+            (MessageType::MsgVoteResp, candidate, 1, want_reject)
+        );
         let want_vote = if want_reject { voted } else { candidate };
         assert_eq!(r.vote, want_vote);
     }
@@ -204,7 +251,10 @@ fn candidate_returns_to_follower_on_append_from_a_leader() {
         let _ = read_messages(&mut r);
         assert_eq!(r.state, StateRole::Candidate);
         r.step(append(2, 1, term, (0, 0), vec![], 0)).unwrap();
-        assert_eq!((r.state, r.term, r.leader_id), (StateRole::Follower, term, 2));
+        assert_eq!(
+            (r.state, r.term, r.leader_id),
+            (StateRole::Follower, term, 2)
+        );
     }
 }
 
@@ -220,17 +270,32 @@ fn election_timeout_is_randomized_within_one_to_two_timeouts() {
     for term in 1..=300 {
         r.become_follower(term, 0);
         let timeout = r.randomized_election_timeout();
-        assert!((ELECTION..2 * ELECTION).contains(&timeout), "drawn {timeout}");
+        assert!(
+            (ELECTION..2 * ELECTION).contains(&timeout),
+            "drawn {timeout}"
+        );
         seen.insert(timeout);
         for _ in 1..timeout {
             r.tick();
         }
-        assert_eq!(r.state, StateRole::Follower, "campaigned before {timeout} ticks");
+        assert_eq!(
+            r.state,
+            StateRole::Follower,
+            "campaigned before {timeout} ticks"
+        );
         r.tick();
-        assert_eq!(r.state, StateRole::Candidate, "did not campaign after {timeout} ticks");
+        assert_eq!(
+            r.state,
+            StateRole::Candidate,
+            "did not campaign after {timeout} ticks"
+        );
         let _ = read_messages(&mut r);
     }
-    assert_eq!(seen.len(), ELECTION, "every timeout in the range is drawn: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        ELECTION,
+        "every timeout in the range is drawn: {seen:?}"
+    );
 }
 
 #[test]
@@ -248,7 +313,11 @@ fn candidate_election_timeout_is_randomized_too() {
         for _ in 0..timeout {
             r.tick();
         }
-        assert_eq!(r.term, term + 1, "a new election after exactly {timeout} ticks");
+        assert_eq!(
+            r.term,
+            term + 1,
+            "a new election after exactly {timeout} ticks"
+        );
         let _ = read_messages(&mut r);
     }
     assert_eq!(seen.len(), ELECTION);
@@ -281,8 +350,14 @@ fn nodes_of_one_group_rarely_time_out_together() {
             identical += 1;
         }
     }
-    assert!(conflicts <= 300, "{conflicts} of 1000 rounds had a shared minimum");
-    assert!(identical < 10, "{identical} rounds with identical timeouts on all nodes");
+    assert!(
+        conflicts <= 300,
+        "{conflicts} of 1000 rounds had a shared minimum"
+    );
+    assert!(
+        identical < 10,
+        "{identical} rounds with identical timeouts on all nodes"
+    );
 }
 
 #[test]
@@ -324,7 +399,10 @@ fn leader_appends_a_proposal_and_replicates_it() {
         assert_eq!((m.to, m.index, m.log_term, m.commit), (to, li, 1, li));
         assert_eq!(m.entries, vec![entry(1, li + 1, b"some data")]);
     }
-    assert_eq!(r.raft_log.committed, li, "not committed before a quorum has it");
+    assert_eq!(
+        r.raft_log.committed, li,
+        "not committed before a quorum has it"
+    );
 }
 
 #[test]
@@ -350,7 +428,11 @@ fn leader_commits_an_entry_once_a_quorum_stores_it() {
     let msgs = read_messages(&mut r);
     assert_eq!(kinds(&msgs), vec![MessageType::MsgApp; 2]);
     for m in &msgs {
-        assert_eq!((m.commit, m.index), (li + 1, li + 1), "commit index sent on");
+        assert_eq!(
+            (m.commit, m.index),
+            (li + 1, li + 1),
+            "commit index sent on"
+        );
         assert!(m.entries.is_empty());
     }
 }
@@ -400,14 +482,21 @@ fn leader_commits_preceding_entries_with_its_own() {
     let logs: [&[u64]; 4] = [&[], &[2], &[1, 2], &[1]];
     for prior in logs {
         let storage = storage_with_log(&[1, 2, 3], prior);
-        storage.wl().set_hard_state(HardState { term: 2, vote: 0, commit: 0 });
+        storage.wl().set_hard_state(HardState {
+            term: 2,
+            vote: 0,
+            commit: 0,
+        });
         let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
         make_leader(&mut r);
         r.step(propose(1, b"some data")).unwrap();
         let _ = read_messages(&mut r);
         let last = r.raft_log.last_index();
         for from in [2, 3] {
-            let ack = raft::raftpb::Message { index: last, ..msg_term(from, 1, MessageType::MsgAppResp, 3) };
+            let ack = raft::raftpb::Message {
+                index: last,
+                ..msg_term(from, 1, MessageType::MsgAppResp, 3)
+            };
             r.step(ack).unwrap();
         }
         let li = prior.len() as u64;
@@ -425,14 +514,24 @@ fn follower_commits_what_the_leader_committed() {
     // Method: a follower receives appends with different entries and commit indexes.
     let cases: [(Vec<raft::raftpb::Entry>, u64); 4] = [
         (vec![entry(1, 1, b"some data")], 1),
-        (vec![entry(1, 1, b"some data"), entry(1, 2, b"some data2")], 2),
-        (vec![entry(1, 1, b"some data2"), entry(1, 2, b"some data")], 2),
-        (vec![entry(1, 1, b"some data"), entry(1, 2, b"some data2")], 1),
+        (
+            vec![entry(1, 1, b"some data"), entry(1, 2, b"some data2")],
+            2,
+        ),
+        (
+            vec![entry(1, 1, b"some data2"), entry(1, 2, b"some data")],
+            2,
+        ),
+        (
+            vec![entry(1, 1, b"some data"), entry(1, 2, b"some data2")],
+            1,
+        ),
     ];
     for (entries, commit) in cases {
         let mut r = new_node(1, &[1, 2, 3]);
         r.become_follower(1, 2);
-        r.step(append(2, 1, 1, (0, 0), entries.clone(), commit)).unwrap();
+        r.step(append(2, 1, 1, (0, 0), entries.clone(), commit))
+            .unwrap();
         assert_eq!(r.raft_log.committed, commit);
         assert_eq!(next_entries(&mut r), entries[..commit as usize].to_vec());
     }
@@ -455,16 +554,29 @@ fn follower_checks_the_entry_before_an_append() {
     ];
     for (log_term, index, want_index, want_reject, want_hint, want_hint_term) in cases {
         let storage = storage_with_log(&[1, 2, 3], &[1, 2]);
-        storage.wl().set_hard_state(HardState { term: 2, vote: 0, commit: 1 });
+        storage.wl().set_hard_state(HardState {
+            term: 2,
+            vote: 0,
+            commit: 1,
+        });
         let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
-        r.step(append(2, 1, 2, (index, log_term), vec![], 1)).unwrap();
+        r.step(append(2, 1, 2, (index, log_term), vec![], 1))
+            .unwrap();
         let msgs = read_messages(&mut r);
         assert_eq!(msgs.len(), 1);
         let m = &msgs[0];
         assert_eq!(m.kind(), MessageType::MsgAppResp);
-        assert_eq!((m.to, m.term, m.index, m.reject), (2, 2, want_index, want_reject), "({index}, {log_term})");
+        assert_eq!(
+            (m.to, m.term, m.index, m.reject),
+            (2, 2, want_index, want_reject),
+            "({index}, {log_term})"
+        );
         if want_reject {
-            assert_eq!((m.reject_hint, m.log_term), (want_hint, want_hint_term), "({index}, {log_term})");
+            assert_eq!(
+                (m.reject_hint, m.log_term),
+                (want_hint, want_hint_term),
+                "({index}, {log_term})"
+            );
         }
     }
 }
@@ -476,13 +588,21 @@ fn follower_appends_new_entries_and_truncates_conflicts() {
     // Method: a follower with log [1@t1, 2@t2] (nothing committed) receives four appends.
     let cases: [((u64, u64), Vec<raft::raftpb::Entry>, Vec<u64>); 4] = [
         ((2, 2), vec![empty_entry(3, 3)], vec![1, 2, 3]),
-        ((1, 1), vec![empty_entry(3, 2), empty_entry(4, 3)], vec![1, 3, 4]),
+        (
+            (1, 1),
+            vec![empty_entry(3, 2), empty_entry(4, 3)],
+            vec![1, 3, 4],
+        ),
         ((0, 0), vec![empty_entry(1, 1)], vec![1, 2]),
         ((0, 0), vec![empty_entry(3, 1)], vec![3]),
     ];
     for (prev, entries, want_terms) in cases {
         let storage = storage_with_log(&[1, 2, 3], &[1, 2]);
-        storage.wl().set_hard_state(HardState { term: 2, vote: 0, commit: 0 });
+        storage.wl().set_hard_state(HardState {
+            term: 2,
+            vote: 0,
+            commit: 0,
+        });
         let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
         r.step(append(2, 1, 2, prev, entries, 0)).unwrap();
         assert_eq!(log_terms(&r), want_terms, "after {prev:?}");
@@ -509,9 +629,17 @@ fn leader_brings_every_follower_log_of_figure_7_in_line() {
     ];
     for follower_log in followers {
         let s1 = storage_with_log(&[1, 2, 3], &leader_log);
-        s1.wl().set_hard_state(HardState { term: 8, vote: 0, commit: leader_log.len() as u64 });
+        s1.wl().set_hard_state(HardState {
+            term: 8,
+            vote: 0,
+            commit: leader_log.len() as u64,
+        });
         let s2 = storage_with_log(&[1, 2, 3], follower_log);
-        s2.wl().set_hard_state(HardState { term: 7, vote: 0, commit: 0 });
+        s2.wl().set_hard_state(HardState {
+            term: 7,
+            vote: 0,
+            commit: 0,
+        });
         let n1 = new_raft(1, ELECTION, HEARTBEAT, &s1);
         let n2 = new_raft(2, ELECTION, HEARTBEAT, &s2);
         let mut nw = Network::with_black_holes(vec![Some(n1), Some(n2), None]);
@@ -522,8 +650,16 @@ fn leader_brings_every_follower_log_of_figure_7_in_line() {
         let leader_before: Vec<u64> = log_terms(nw.node(1));
         nw.propose(1, b"x");
         let leader_after = log_terms(nw.node(1));
-        assert_eq!(leader_after[..leader_before.len()], leader_before[..], "leader log is append-only");
-        assert_eq!(nw.node(1).raft_log.all_entries(), nw.node(2).raft_log.all_entries(), "follower {follower_log:?}");
+        assert_eq!(
+            leader_after[..leader_before.len()],
+            leader_before[..],
+            "leader log is append-only"
+        );
+        assert_eq!(
+            nw.node(1).raft_log.all_entries(),
+            nw.node(2).raft_log.all_entries(),
+            "follower {follower_log:?}"
+        );
         assert_eq!(nw.node(2).raft_log.committed, nw.node(1).raft_log.committed);
     }
 }
@@ -536,11 +672,18 @@ fn leader_commits_only_current_term_entries_by_counting() {
     // follower acknowledge index 1, 2 or 3.
     for (index, want_commit) in [(1, 0), (2, 0), (3, 3)] {
         let storage = storage_with_log(&[1, 2, 3], &[1, 2]);
-        storage.wl().set_hard_state(HardState { term: 2, vote: 0, commit: 0 });
+        storage.wl().set_hard_state(HardState {
+            term: 2,
+            vote: 0,
+            commit: 0,
+        });
         let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
         make_leader(&mut r);
         assert_eq!(r.term, 3);
-        let ack = raft::raftpb::Message { index, ..msg_term(2, 1, MessageType::MsgAppResp, 3) };
+        let ack = raft::raftpb::Message {
+            index,
+            ..msg_term(2, 1, MessageType::MsgAppResp, 3)
+        };
         r.step(ack).unwrap();
         assert_eq!(r.raft_log.committed, want_commit, "ack of index {index}");
     }
@@ -558,13 +701,24 @@ fn vote_request_carries_the_last_log_position() {
     for terms in [&[1][..], &[1, 2]] {
         let mut r = new_node(1, &[1, 2, 3]);
         let last_term = *terms.last().unwrap();
-        r.step(append(2, 1, last_term, (0, 0), entries_with_terms(1, terms), 0)).unwrap();
+        r.step(append(
+            2,
+            1,
+            last_term,
+            (0, 0),
+            entries_with_terms(1, terms),
+            0,
+        ))
+        .unwrap();
         let _ = read_messages(&mut r);
         tick_until_election(&mut r);
         let msgs = read_messages(&mut r);
         assert_eq!(kinds(&msgs), vec![MessageType::MsgVote; 2]);
         for m in &msgs {
-            assert_eq!((m.term, m.index, m.log_term), (last_term + 1, terms.len() as u64, last_term));
+            assert_eq!(
+                (m.term, m.index, m.log_term),
+                (last_term + 1, terms.len() as u64, last_term)
+            );
         }
     }
 }
@@ -588,12 +742,19 @@ fn voter_grants_only_to_candidates_at_least_as_up_to_date() {
     ];
     for (log, index, log_term, want_reject) in cases {
         let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage_with_log(&[1, 2], log));
-        let vote = raft::raftpb::Message { index, log_term, ..msg_term(2, 1, MessageType::MsgVote, 3) };
+        let vote = raft::raftpb::Message {
+            index,
+            log_term,
+            ..msg_term(2, 1, MessageType::MsgVote, 3)
+        };
         r.step(vote).unwrap();
         let msgs = read_messages(&mut r);
         assert_eq!(msgs.len(), 1);
         assert_eq!(msgs[0].kind(), MessageType::MsgVoteResp);
-        assert_eq!(msgs[0].reject, want_reject, "log {log:?} vs ({index}, {log_term})");
+        assert_eq!(
+            msgs[0].reject, want_reject,
+            "log {log:?} vs ({index}, {log_term})"
+        );
     }
 }
 
@@ -669,9 +830,17 @@ fn leader_overwrites_uncommitted_entries_of_a_later_term_figure_8() {
     }
     assert_eq!((nw.node(1).state, nw.node(1).term), (StateRole::Leader, 3));
     for id in [2, 3, 4] {
-        assert_eq!(log_terms(nw.node(id)), vec![1, 1], "node {id} holds entry 2 of term 1");
+        assert_eq!(
+            log_terms(nw.node(id)),
+            vec![1, 1],
+            "node {id} holds entry 2 of term 1"
+        );
     }
-    assert_eq!(nw.node(1).raft_log.committed, 1, "entry 2 is on a majority but not committed");
+    assert_eq!(
+        nw.node(1).raft_log.committed,
+        1,
+        "entry 2 is on a majority but not committed"
+    );
 
     // (d)
     nw.msg_hook = None;
@@ -686,7 +855,11 @@ fn leader_overwrites_uncommitted_entries_of_a_later_term_figure_8() {
     let term5 = nw.node(5).term;
     for id in [2, 3, 4, 5] {
         let terms = log_terms(nw.node(id));
-        assert_eq!(terms[..2], [1, 2], "node {id}: entry 2 was overwritten by node 5's");
+        assert_eq!(
+            terms[..2],
+            [1, 2],
+            "node {id}: entry 2 was overwritten by node 5's"
+        );
         assert_eq!(*terms.last().unwrap(), term5);
         assert_eq!(nw.node(id).raft_log.committed, 3, "node {id}");
     }
@@ -727,7 +900,11 @@ fn entry_of_the_leaders_term_on_a_majority_protects_earlier_entries_figure_8() {
         assert_ne!(nw.node(5).state, StateRole::Leader);
     }
     for id in [2, 3, 4] {
-        assert_eq!(log_terms(nw.node(id)), vec![1, 1, 3], "node {id} kept the committed entries");
+        assert_eq!(
+            log_terms(nw.node(id)),
+            vec![1, 1, 3],
+            "node {id} kept the committed entries"
+        );
     }
 }
 
@@ -740,7 +917,11 @@ fn uncommitted_entry_of_a_later_term_is_overwritten_by_a_newer_leader() {
     // term 2, wins term 3, and every log becomes [t1, t3].
     let with_log = |id: u64, terms: &[u64], term: u64, vote: u64| {
         let storage = storage_with_log(&[1, 2, 3, 4, 5], terms);
-        storage.wl().set_hard_state(HardState { term, vote, commit: 0 });
+        storage.wl().set_hard_state(HardState {
+            term,
+            vote,
+            commit: 0,
+        });
         new_raft(id, ELECTION, HEARTBEAT, &storage)
     };
     let mut nw = Network::from_peers(vec![
@@ -751,7 +932,10 @@ fn uncommitted_entry_of_a_later_term_is_overwritten_by_a_newer_leader() {
         with_log(5, &[], 2, 3),
     ]);
     nw.elect(1);
-    assert_eq!((nw.node(1).state, nw.node(1).term), (StateRole::Follower, 2));
+    assert_eq!(
+        (nw.node(1).state, nw.node(1).term),
+        (StateRole::Follower, 2)
+    );
     nw.elect(1);
     assert_eq!((nw.node(1).state, nw.node(1).term), (StateRole::Leader, 3));
     for id in 1..=5 {

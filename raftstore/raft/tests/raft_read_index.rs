@@ -9,7 +9,10 @@ use raft::{DropReason, Error, ReadOnlyOption, ReadState};
 use support::*;
 
 fn read_state(index: u64, ctx: &'static [u8]) -> ReadState {
-    ReadState { index, request_ctx: Bytes::from_static(ctx) }
+    ReadState {
+        index,
+        request_ctx: Bytes::from_static(ctx),
+    }
 }
 
 fn lease_based(c: &mut raft::Config) {
@@ -18,7 +21,9 @@ fn lease_based(c: &mut raft::Config) {
 }
 
 fn heartbeats(msgs: &[Message]) -> Vec<&Message> {
-    msgs.iter().filter(|m| m.kind() == MessageType::MsgHeartbeat).collect()
+    msgs.iter()
+        .filter(|m| m.kind() == MessageType::MsgHeartbeat)
+        .collect()
 }
 
 #[test]
@@ -40,14 +45,29 @@ fn safe_reads_share_one_heartbeat_round_per_batch() {
     nw.flush(1);
     let sent = heartbeats(&nw.delivered);
     assert_eq!(sent.len(), 2, "one heartbeat per follower");
-    assert_eq!(sent[0].context.len(), 8, "the round id is an 8-byte leader-chosen context");
+    assert_eq!(
+        sent[0].context.len(),
+        8,
+        "the round id is an 8-byte leader-chosen context"
+    );
     assert_eq!(sent[0].context, sent[1].context);
     let states = std::mem::take(&mut nw.peer(1).read_states);
-    assert_eq!(states, vec![read_state(commit, b"a"), read_state(commit, b"b"), read_state(commit, b"c")]);
+    assert_eq!(
+        states,
+        vec![
+            read_state(commit, b"a"),
+            read_state(commit, b"b"),
+            read_state(commit, b"c")
+        ]
+    );
     // The round is done: the next periodic heartbeat carries no round id.
     nw.delivered.clear();
     nw.tick(1);
-    assert!(heartbeats(&nw.delivered).iter().all(|m| m.context.is_empty()));
+    assert!(
+        heartbeats(&nw.delivered)
+            .iter()
+            .all(|m| m.context.is_empty())
+    );
 }
 
 #[test]
@@ -68,9 +88,18 @@ fn a_read_after_a_sent_round_waits_for_a_new_round() {
     assert!(nw.node(1).read_states.is_empty());
     // Only the first round is acknowledged: only the first request is answered.
     nw.recover();
-    nw.send(vec![Message { context: first, ..msg_term(2, 1, MessageType::MsgHeartbeatResp, 1) }]);
-    assert_eq!(std::mem::take(&mut nw.peer(1).read_states), vec![read_state(1, b"same")]);
-    nw.send(vec![Message { context: second, ..msg_term(2, 1, MessageType::MsgHeartbeatResp, 1) }]);
+    nw.send(vec![Message {
+        context: first,
+        ..msg_term(2, 1, MessageType::MsgHeartbeatResp, 1)
+    }]);
+    assert_eq!(
+        std::mem::take(&mut nw.peer(1).read_states),
+        vec![read_state(1, b"same")]
+    );
+    nw.send(vec![Message {
+        context: second,
+        ..msg_term(2, 1, MessageType::MsgHeartbeatResp, 1)
+    }]);
     assert_eq!(nw.peer(1).read_states, vec![read_state(1, b"same")]);
 }
 
@@ -88,7 +117,10 @@ fn acknowledging_a_later_round_answers_the_earlier_ones_too() {
     nw.flush(1);
     let last = heartbeats(&nw.delivered).last().unwrap().context.clone();
     nw.recover();
-    nw.send(vec![Message { context: last, ..msg_term(2, 1, MessageType::MsgHeartbeatResp, 1) }]);
+    nw.send(vec![Message {
+        context: last,
+        ..msg_term(2, 1, MessageType::MsgHeartbeatResp, 1)
+    }]);
     let states = std::mem::take(&mut nw.peer(1).read_states);
     assert_eq!(states, vec![read_state(1, b"a"), read_state(2, b"b")]);
 }
@@ -104,7 +136,10 @@ fn read_waits_for_the_first_commit_of_the_leaders_term() {
     assert_eq!(nw.node(1).raft_log.committed, 0);
     nw.delivered.clear();
     nw.send(vec![read_index(1, b"ctx")]);
-    assert!(heartbeats(&nw.delivered).is_empty(), "no round before the first commit");
+    assert!(
+        heartbeats(&nw.delivered).is_empty(),
+        "no round before the first commit"
+    );
     assert!(nw.node(1).read_states.is_empty());
     nw.recover();
     nw.send(vec![beat(1)]);
@@ -133,12 +168,16 @@ fn read_without_a_known_leader_is_dropped() {
     let mut r = new_node(1, &[1, 2, 3]);
     assert_eq!(
         r.step(read_index(1, b"x")).unwrap_err(),
-        Error::ProposalDropped { reason: DropReason::NoLeader }
+        Error::ProposalDropped {
+            reason: DropReason::NoLeader
+        }
     );
     r.become_candidate();
     assert_eq!(
         r.step(read_index(1, b"x")).unwrap_err(),
-        Error::ProposalDropped { reason: DropReason::NoLeader }
+        Error::ProposalDropped {
+            reason: DropReason::NoLeader
+        }
     );
 }
 
@@ -169,8 +208,16 @@ fn reads_pending_at_a_change_of_leader_are_dropped() {
     nw.elect(1);
     nw.delivered.clear();
     nw.send(vec![beat(1)]);
-    assert!(heartbeats(&nw.delivered).iter().all(|m| m.context.is_empty()), "no round left");
-    nw.send(vec![Message { context: old_round, ..msg_term(2, 1, MessageType::MsgHeartbeatResp, 3) }]);
+    assert!(
+        heartbeats(&nw.delivered)
+            .iter()
+            .all(|m| m.context.is_empty()),
+        "no round left"
+    );
+    nw.send(vec![Message {
+        context: old_round,
+        ..msg_term(2, 1, MessageType::MsgHeartbeatResp, 3)
+    }]);
     assert!(nw.node(1).read_states.is_empty());
 }
 
@@ -179,14 +226,21 @@ fn learner_acknowledgements_do_not_confirm_a_round() {
     // Goal: a round needs a quorum of voters; learners receive its heartbeats but their
     // answers do not count.
     let storage = |_| storage_with_learners(&[1, 2], &[3]);
-    let mut nw = Network::from_peers((1..=3).map(|id| new_raft(id, ELECTION, HEARTBEAT, &storage(id))).collect());
+    let mut nw = Network::from_peers(
+        (1..=3)
+            .map(|id| new_raft(id, ELECTION, HEARTBEAT, &storage(id)))
+            .collect(),
+    );
     nw.elect(1);
     nw.drop_link(2, 1, 1.0);
     nw.delivered.clear();
     nw.send(vec![read_index(1, b"ctx")]);
     let sent = heartbeats(&nw.delivered);
     assert_eq!(sent.iter().map(|m| m.to).collect::<Vec<_>>(), vec![2, 3]);
-    assert!(nw.node(1).read_states.is_empty(), "the learner's answer is not enough");
+    assert!(
+        nw.node(1).read_states.is_empty(),
+        "the learner's answer is not enough"
+    );
     nw.recover();
     nw.tick(1);
     assert_eq!(nw.node(1).read_states.len(), 1);
@@ -271,11 +325,17 @@ fn lease_read_during_a_transfer_takes_a_heartbeat_round() {
     assert_eq!(nw.node(1).lead_transferee, 3);
     nw.delivered.clear();
     nw.send(vec![read_index(1, b"ctx")]);
-    assert!(nw.node(1).read_states.is_empty(), "not answered from the lease");
+    assert!(
+        nw.node(1).read_states.is_empty(),
+        "not answered from the lease"
+    );
     assert_eq!(heartbeats(&nw.delivered).len(), 2);
     let ctx = heartbeats(&nw.delivered)[0].context.clone();
     nw.recover();
-    nw.send(vec![Message { context: ctx, ..msg_term(2, 1, MessageType::MsgHeartbeatResp, 1) }]);
+    nw.send(vec![Message {
+        context: ctx,
+        ..msg_term(2, 1, MessageType::MsgHeartbeatResp, 1)
+    }]);
     assert_eq!(nw.peer(1).read_states, vec![read_state(1, b"ctx")]);
 }
 
@@ -285,7 +345,10 @@ fn malformed_read_requests_are_ignored() {
     let mut nw = Network::new(3);
     nw.elect(1);
     nw.delivered.clear();
-    let none = Message { entries: vec![], ..msg(1, 1, MessageType::MsgReadIndex) };
+    let none = Message {
+        entries: vec![],
+        ..msg(1, 1, MessageType::MsgReadIndex)
+    };
     let mut two = read_index(1, b"a");
     two.entries.push(two.entries[0].clone());
     nw.send(vec![none, two]);

@@ -10,7 +10,10 @@ use raft::{DropReason, Error, MemStorage, Raft, StateRole};
 use support::*;
 
 fn append_resp(from: u64, to: u64, term: u64, index: u64) -> Message {
-    Message { index, ..msg_term(from, to, MessageType::MsgAppResp, term) }
+    Message {
+        index,
+        ..msg_term(from, to, MessageType::MsgAppResp, term)
+    }
 }
 
 fn acks_for(msgs: &[Message], term: u64) -> Vec<Message> {
@@ -38,7 +41,10 @@ fn committed_proposals_reach_every_log() {
         assert_eq!(r.raft_log.committed, 4, "node {id}");
         assert_eq!(log_terms(r), vec![1, 1, 2, 2]);
         let data = log_data(r);
-        assert_eq!((&data[1][..], &data[3][..]), (&b"somedata"[..], &b"somedata2"[..]));
+        assert_eq!(
+            (&data[1][..], &data[3][..]),
+            (&b"somedata"[..], &b"somedata2"[..])
+        );
     }
 }
 
@@ -74,7 +80,8 @@ fn follower_acknowledges_appends_only_after_persisting() {
     // Goal: a follower's MsgAppResp promises durability, so it is held until the entries are
     // persisted (queued after the append, not sent at once).
     let mut r = new_node(1, &[1, 2]);
-    r.step(append(2, 1, 1, (0, 0), vec![entry(1, 1, b"x")], 0)).unwrap();
+    r.step(append(2, 1, 1, (0, 0), vec![entry(1, 1, b"x")], 0))
+        .unwrap();
     assert!(r.msgs.is_empty());
     assert_eq!(kinds(&r.msgs_after_append), vec![MessageType::MsgAppResp]);
     assert_eq!(r.msgs_after_append[0].index, 1);
@@ -112,7 +119,11 @@ fn proposals_succeed_only_with_a_reachable_quorum() {
     for (i, (alive, want_commit)) in cases.into_iter().enumerate() {
         let n = alive.len() as u64;
         let ids: Vec<u64> = (1..=n).collect();
-        let nodes = alive.iter().zip(1..).map(|(&up, id)| up.then(|| new_node(id, &ids))).collect();
+        let nodes = alive
+            .iter()
+            .zip(1..)
+            .map(|(&up, id)| up.then(|| new_node(id, &ids)))
+            .collect();
         let mut nw = Network::with_black_holes(nodes);
         // Without a majority there is no leader to propose to; force one for the test.
         if !want_commit {
@@ -126,7 +137,11 @@ fn proposals_succeed_only_with_a_reachable_quorum() {
         nw.propose(1, b"somedata");
         let r = nw.node(1);
         assert_eq!(r.raft_log.last_index(), 2, "case {i}");
-        assert_eq!(r.raft_log.committed, if want_commit { 2 } else { 0 }, "case {i}");
+        assert_eq!(
+            r.raft_log.committed,
+            if want_commit { 2 } else { 0 },
+            "case {i}"
+        );
     }
 }
 
@@ -138,7 +153,11 @@ fn follower_forwards_proposals_to_its_leader() {
     nw.elect(1);
     let out = nw.step_one(propose(2, b"somedata"));
     assert_eq!(kinds(&out), vec![MessageType::MsgProp]);
-    assert_eq!((out[0].to, out[0].term), (1, 0), "forwarded as if local, without a term");
+    assert_eq!(
+        (out[0].to, out[0].term),
+        (1, 0),
+        "forwarded as if local, without a term"
+    );
     nw.send(out);
     for id in 1..=3 {
         assert_eq!(nw.node(id).raft_log.committed, 2);
@@ -153,7 +172,12 @@ fn follower_with_forwarding_disabled_drops_proposals() {
     let mut nw = Network::new_with_config(3, |c| c.disable_proposal_forwarding = true);
     nw.elect(1);
     let err = nw.peer(2).step(propose(2, b"x")).unwrap_err();
-    assert_eq!(err, Error::ProposalDropped { reason: DropReason::ForwardingDisabled });
+    assert_eq!(
+        err,
+        Error::ProposalDropped {
+            reason: DropReason::ForwardingDisabled
+        }
+    );
     assert!(read_messages(nw.peer(2)).is_empty());
     nw.propose(1, b"y");
     assert_eq!(nw.node(2).raft_log.committed, 2);
@@ -165,17 +189,24 @@ fn proposals_without_a_leader_are_dropped() {
     let mut r = new_node(1, &[1, 2, 3]);
     assert_eq!(
         r.step(propose(1, b"x")).unwrap_err(),
-        Error::ProposalDropped { reason: DropReason::NoLeader }
+        Error::ProposalDropped {
+            reason: DropReason::NoLeader
+        }
     );
     r.become_candidate();
     assert_eq!(
         r.step(propose(1, b"x")).unwrap_err(),
-        Error::ProposalDropped { reason: DropReason::NoLeader }
+        Error::ProposalDropped {
+            reason: DropReason::NoLeader
+        }
     );
     let mut p = new_node_with(1, &[1, 2, 3], |c| c.pre_vote = true);
     p.step(hup(1)).unwrap();
     assert_eq!(p.state, StateRole::PreCandidate);
-    assert!(matches!(p.step(propose(1, b"x")), Err(Error::ProposalDropped { .. })));
+    assert!(matches!(
+        p.step(propose(1, b"x")),
+        Err(Error::ProposalDropped { .. })
+    ));
     assert_eq!(r.raft_log.last_index(), 0);
 }
 
@@ -212,7 +243,14 @@ fn old_messages_from_deposed_leaders_are_ignored() {
     nw.elect(2);
     nw.elect(1);
     // An append of term 2 arrives late, after term 3 started.
-    nw.send(vec![append(2, 1, 2, (2, 2), vec![entry(2, 3, b"stale")], 0)]);
+    nw.send(vec![append(
+        2,
+        1,
+        2,
+        (2, 2),
+        vec![entry(2, 3, b"stale")],
+        0,
+    )]);
     nw.propose(1, b"somedata");
     for id in 1..=3 {
         assert_eq!(log_terms(nw.node(id)), vec![1, 2, 3, 3], "node {id}");
@@ -234,7 +272,14 @@ fn follower_handles_appends_and_commit_indexes() {
         ((3, 3), vec![], 3, 2, 0, true),
         ((1, 1), vec![], 1, 2, 1, false),
         ((0, 0), vec![empty_entry(2, 1)], 1, 1, 1, false),
-        ((2, 2), vec![empty_entry(2, 3), empty_entry(2, 4)], 3, 4, 3, false),
+        (
+            (2, 2),
+            vec![empty_entry(2, 3), empty_entry(2, 4)],
+            3,
+            4,
+            3,
+            false,
+        ),
         ((2, 2), vec![empty_entry(2, 3)], 4, 3, 3, false),
         ((1, 1), vec![empty_entry(2, 2)], 4, 2, 2, false),
         ((1, 1), vec![], 3, 2, 1, false),
@@ -242,9 +287,15 @@ fn follower_handles_appends_and_commit_indexes() {
         ((2, 2), vec![], 3, 2, 2, false),
         ((2, 2), vec![], 4, 2, 2, false),
     ];
-    for (i, (prev, entries, commit, want_last, want_commit, want_reject)) in cases.into_iter().enumerate() {
+    for (i, (prev, entries, commit, want_last, want_commit, want_reject)) in
+        cases.into_iter().enumerate()
+    {
         let storage = storage_with_log(&[1, 2], &[1, 2]);
-        storage.wl().set_hard_state(HardState { term: 2, vote: 0, commit: 0 });
+        storage.wl().set_hard_state(HardState {
+            term: 2,
+            vote: 0,
+            commit: 0,
+        });
         let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
         r.step(append(2, 1, 2, prev, entries, commit)).unwrap();
         assert_eq!(r.raft_log.last_index(), want_last, "case {i}");
@@ -260,11 +311,19 @@ fn follower_answers_an_append_below_its_commit_with_its_commit_index() {
     // Goal: an append whose previous entry is already committed (a duplicate) is answered with
     // the commit index, which lets the leader skip ahead.
     let storage = storage_with_log(&[1, 2], &[1, 1, 1]);
-    storage.wl().set_hard_state(HardState { term: 1, vote: 0, commit: 3 });
+    storage.wl().set_hard_state(HardState {
+        term: 1,
+        vote: 0,
+        commit: 3,
+    });
     let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
-    r.step(append(2, 1, 1, (1, 1), vec![empty_entry(1, 2)], 1)).unwrap();
+    r.step(append(2, 1, 1, (1, 1), vec![empty_entry(1, 2)], 1))
+        .unwrap();
     let msgs = read_messages(&mut r);
-    assert_eq!((msgs[0].kind(), msgs[0].index, msgs[0].reject), (MessageType::MsgAppResp, 3, false));
+    assert_eq!(
+        (msgs[0].kind(), msgs[0].index, msgs[0].reject),
+        (MessageType::MsgAppResp, 3, false)
+    );
     assert_eq!(r.raft_log.last_index(), 3);
 }
 
@@ -275,7 +334,11 @@ fn follower_commits_from_heartbeats_but_never_backwards_or_past_its_log() {
     let cases = [(3, 3), (1, 2), (10, 3)];
     for (leader_commit, want) in cases {
         let storage = storage_with_log(&[1, 2], &[1, 2, 3]);
-        storage.wl().set_hard_state(HardState { term: 3, vote: 0, commit: 2 });
+        storage.wl().set_hard_state(HardState {
+            term: 3,
+            vote: 0,
+            commit: 2,
+        });
         let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
         let hb = Message {
             commit: leader_commit,
@@ -310,18 +373,24 @@ fn heartbeat_response_resends_appends_until_the_follower_caught_up() {
     // Goal: each heartbeat response from a follower that lacks entries triggers an append;
     // once it acknowledged everything, heartbeat responses trigger nothing.
     let storage = storage_with_log(&[1, 2, 3], &[1, 2, 3]);
-    storage.wl().set_hard_state(HardState { term: 3, vote: 0, commit: 0 });
+    storage.wl().set_hard_state(HardState {
+        term: 3,
+        vote: 0,
+        commit: 0,
+    });
     let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
     make_leader(&mut r);
     let last = r.raft_log.last_index();
     for _ in 0..2 {
-        r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 4)).unwrap();
+        r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 4))
+            .unwrap();
         let msgs = read_messages(&mut r);
         assert_eq!(kinds(&msgs), vec![MessageType::MsgApp]);
     }
     r.step(append_resp(2, 1, 4, last)).unwrap();
     let _ = read_messages(&mut r);
-    r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 4)).unwrap();
+    r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 4))
+        .unwrap();
     assert!(read_messages(&mut r).is_empty());
 }
 
@@ -338,7 +407,10 @@ fn acknowledgement_moves_a_probing_follower_to_replicate() {
     assert_eq!(r.prs.get(2).unwrap().state, ProgressState::Probe);
     r.step(append_resp(2, 1, 1, 1)).unwrap();
     let pr = r.prs.get(2).unwrap();
-    assert_eq!((pr.state, pr.matched, pr.next), (ProgressState::Replicate, 1, 2));
+    assert_eq!(
+        (pr.state, pr.matched, pr.next),
+        (ProgressState::Replicate, 1, 2)
+    );
 }
 
 #[test]
@@ -373,9 +445,13 @@ fn probing_follower_gets_one_append_until_it_answers() {
         assert!(read_messages(&mut r).is_empty());
     }
     r.step(beat(1)).unwrap();
-    assert_eq!(kinds(&read_messages(&mut r)), vec![MessageType::MsgHeartbeat]);
+    assert_eq!(
+        kinds(&read_messages(&mut r)),
+        vec![MessageType::MsgHeartbeat]
+    );
     assert!(r.prs.get(2).unwrap().msg_app_flow_paused);
-    r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 1)).unwrap();
+    r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 1))
+        .unwrap();
     let msgs = read_messages(&mut r);
     assert_eq!(kinds(&msgs), vec![MessageType::MsgApp]);
     assert_eq!((msgs[0].index, msgs[0].entries.len()), (0, 12));
@@ -410,7 +486,12 @@ fn rejection_sends_a_replicating_follower_back_to_probe() {
     r.step(propose(1, b"b")).unwrap();
     let _ = read_messages(&mut r);
     assert_eq!(r.prs.get(2).unwrap().next, 4);
-    let reject = Message { reject: true, reject_hint: 1, log_term: 1, ..append_resp(2, 1, 1, 2) };
+    let reject = Message {
+        reject: true,
+        reject_hint: 1,
+        log_term: 1,
+        ..append_resp(2, 1, 1, 2)
+    };
     r.step(reject).unwrap();
     let pr = r.prs.get(2).unwrap();
     assert_eq!((pr.state, pr.next), (ProgressState::Probe, 2));
@@ -436,7 +517,11 @@ fn stale_answers_change_nothing() {
     let before = r.prs.get(2).unwrap().clone();
     assert_eq!(before.matched, 3);
     r.step(append_resp(2, 1, 1, 2)).unwrap();
-    let reject = Message { reject: true, reject_hint: 1, ..append_resp(2, 1, 1, 2) };
+    let reject = Message {
+        reject: true,
+        reject_hint: 1,
+        ..append_resp(2, 1, 1, 2)
+    };
     r.step(reject).unwrap();
     assert_eq!(r.prs.get(2).unwrap(), &before);
     assert!(read_messages(&mut r).is_empty());
@@ -453,10 +538,16 @@ fn unreachable_follower_in_replicate_falls_back_to_probe() {
     r.step(propose(1, b"b")).unwrap();
     let _ = read_messages(&mut r);
     let pr = r.prs.get(2).unwrap();
-    assert_eq!((pr.state, pr.matched, pr.next), (ProgressState::Replicate, 1, 4));
+    assert_eq!(
+        (pr.state, pr.matched, pr.next),
+        (ProgressState::Replicate, 1, 4)
+    );
     r.step(msg(2, 1, MessageType::MsgUnreachable)).unwrap();
     let pr = r.prs.get(2).unwrap();
-    assert_eq!((pr.state, pr.matched, pr.next), (ProgressState::Probe, 1, 2));
+    assert_eq!(
+        (pr.state, pr.matched, pr.next),
+        (ProgressState::Probe, 1, 2)
+    );
 }
 
 #[test]
@@ -466,19 +557,28 @@ fn answers_from_peers_outside_the_configuration_are_ignored() {
     make_leader(&mut r);
     let before = fingerprint(&r);
     r.step(append_resp(9, 1, 1, 1)).unwrap();
-    r.step(msg_term(9, 1, MessageType::MsgHeartbeatResp, 1)).unwrap();
+    r.step(msg_term(9, 1, MessageType::MsgHeartbeatResp, 1))
+        .unwrap();
     assert_eq!(fingerprint(&r), before);
 }
 
 /// Runs the consistency check between a fresh leader and one follower, returning the
 /// (index, term) of every append the leader sent until the follower accepted one.
-fn probes_until_accepted(leader: &mut Raft<MemStorage>, follower: &mut Raft<MemStorage>) -> Vec<(u64, u64)> {
+fn probes_until_accepted(
+    leader: &mut Raft<MemStorage>,
+    follower: &mut Raft<MemStorage>,
+) -> Vec<(u64, u64)> {
     let mut probes = Vec::new();
     leader.step(beat(1)).unwrap();
     let _ = read_messages(leader);
-    leader.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, leader.term)).unwrap();
+    leader
+        .step(msg_term(2, 1, MessageType::MsgHeartbeatResp, leader.term))
+        .unwrap();
     for _ in 0..10 {
-        let app = read_messages(leader).into_iter().find(|m| m.kind() == MessageType::MsgApp).unwrap();
+        let app = read_messages(leader)
+            .into_iter()
+            .find(|m| m.kind() == MessageType::MsgApp)
+            .unwrap();
         probes.push((app.index, app.log_term));
         follower.step(app).unwrap();
         let resp = read_messages(follower).pop().unwrap();
@@ -498,27 +598,49 @@ fn rejection_hints_find_the_matching_entry_in_few_round_trips() {
     // match impossible, so the divergence is found in about one round trip per term.
     let cases: [(&[u64], &[u64], Vec<(u64, u64)>); 5] = [
         // (leader log, follower log, probes until accepted)
-        (&[1, 1, 3, 3, 3, 3], &[1, 1, 2, 2, 2, 2, 2, 2], vec![(6, 3), (2, 1)]),
+        (
+            &[1, 1, 3, 3, 3, 3],
+            &[1, 1, 2, 2, 2, 2, 2, 2],
+            vec![(6, 3), (2, 1)],
+        ),
         (&[1, 1, 2, 2], &[1, 1, 3, 3, 3], vec![(4, 2), (2, 1)]),
         (&[1, 1, 1, 1, 1, 1], &[1, 1], vec![(6, 1), (2, 1)]),
         (&[1, 1, 1, 1], &[], vec![(4, 1), (0, 0)]),
-        (&[1, 2, 2, 4, 4, 4, 4], &[1, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3], vec![(7, 4), (3, 2)]),
+        (
+            &[1, 2, 2, 4, 4, 4, 4],
+            &[1, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3],
+            vec![(7, 4), (3, 2)],
+        ),
     ];
     for (leader_log, follower_log, want) in cases {
         let ls = storage_with_log(&[1, 2], leader_log);
-        ls.wl().set_hard_state(HardState { term: 5, vote: 0, commit: 0 });
+        ls.wl().set_hard_state(HardState {
+            term: 5,
+            vote: 0,
+            commit: 0,
+        });
         let fs = storage_with_log(&[1, 2], follower_log);
-        fs.wl().set_hard_state(HardState { term: 5, vote: 0, commit: 0 });
+        fs.wl().set_hard_state(HardState {
+            term: 5,
+            vote: 0,
+            commit: 0,
+        });
         let mut leader = new_raft(1, ELECTION, HEARTBEAT, &ls);
         let mut follower = new_raft(2, ELECTION, HEARTBEAT, &fs);
         make_leader(&mut leader);
         follower.become_follower(6, 1);
         let probes = probes_until_accepted(&mut leader, &mut follower);
-        assert_eq!(probes, want, "leader {leader_log:?}, follower {follower_log:?}");
+        assert_eq!(
+            probes, want,
+            "leader {leader_log:?}, follower {follower_log:?}"
+        );
         let _ = read_messages(&mut leader);
         let mut nw = Network::from_peers(vec![leader, follower]);
         nw.send(vec![beat(1)]);
-        assert_eq!(nw.node(2).raft_log.all_entries(), nw.node(1).raft_log.all_entries());
+        assert_eq!(
+            nw.node(2).raft_log.all_entries(),
+            nw.node(1).raft_log.all_entries()
+        );
     }
 }
 
@@ -541,8 +663,10 @@ fn max_size_per_msg_bounds_each_append_but_sends_at_least_one_entry() {
         let mut received = 0;
         let mut out = read_messages(&mut r);
         loop {
-            let apps: Vec<&Message> =
-                out.iter().filter(|m| m.kind() == MessageType::MsgApp && !m.entries.is_empty()).collect();
+            let apps: Vec<&Message> = out
+                .iter()
+                .filter(|m| m.kind() == MessageType::MsgApp && !m.entries.is_empty())
+                .collect();
             if apps.is_empty() {
                 break;
             }
@@ -573,7 +697,12 @@ fn uncommitted_size_limit_drops_proposals_until_entries_are_applied() {
     }
     assert_eq!(r.uncommitted_size(), 300);
     let err = r.step(propose(1, &[1; 100])).unwrap_err();
-    assert_eq!(err, Error::ProposalDropped { reason: DropReason::UncommittedSizeExceeded });
+    assert_eq!(
+        err,
+        Error::ProposalDropped {
+            reason: DropReason::UncommittedSizeExceeded
+        }
+    );
     assert_eq!(r.raft_log.last_index(), 4);
     // A batch that would exceed the limit is refused as a whole.
     let batch = Message {
@@ -629,6 +758,10 @@ fn forwarded_proposal_over_the_limit_is_dropped_at_the_leader() {
     nw.ignore(MessageType::MsgAppResp);
     nw.propose(1, &[1; 80]);
     nw.send(vec![propose(2, &[2; 80])]);
-    assert_eq!(nw.node(1).raft_log.last_index(), 2, "the forwarded proposal was dropped");
+    assert_eq!(
+        nw.node(1).raft_log.last_index(),
+        2,
+        "the forwarded proposal was dropped"
+    );
     assert_eq!(nw.node(1).uncommitted_size(), 80);
 }

@@ -13,15 +13,25 @@ use support::*;
 /// index 12 is compacted away.
 fn leader_after_snapshot() -> Raft<MemStorage> {
     let storage = MemStorage::new();
-    storage.wl().apply_snapshot(snapshot(11, 11, &[1, 2])).unwrap();
-    storage.wl().set_hard_state(HardState { term: 11, vote: 0, commit: 11 });
+    storage
+        .wl()
+        .apply_snapshot(snapshot(11, 11, &[1, 2]))
+        .unwrap();
+    storage.wl().set_hard_state(HardState {
+        term: 11,
+        vote: 0,
+        commit: 11,
+    });
     let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
     make_leader(&mut r);
     r
 }
 
 fn snap_msg(from: u64, to: u64, term: u64, snap: raft::raftpb::Snapshot) -> Message {
-    Message { snapshot: Some(snap), ..msg_term(from, to, MessageType::MsgSnap, term) }
+    Message {
+        snapshot: Some(snap),
+        ..msg_term(from, to, MessageType::MsgSnap, term)
+    }
 }
 
 #[test]
@@ -29,11 +39,20 @@ fn leader_sends_a_snapshot_when_the_follower_needs_compacted_entries() {
     // Goal: when the entries a follower needs were compacted, the leader sends the snapshot and
     // puts the follower in snapshot state, pending at the snapshot's index.
     let mut r = leader_after_snapshot();
-    let reject = Message { reject: true, ..msg_term(2, 1, MessageType::MsgAppResp, 12) };
-    let reject = Message { index: r.prs.get(2).unwrap().next - 1, ..reject };
+    let reject = Message {
+        reject: true,
+        ..msg_term(2, 1, MessageType::MsgAppResp, 12)
+    };
+    let reject = Message {
+        index: r.prs.get(2).unwrap().next - 1,
+        ..reject
+    };
     r.step(reject).unwrap();
     let pr = r.prs.get(2).unwrap();
-    assert_eq!((pr.state, pr.pending_snapshot, pr.next), (ProgressState::Snapshot, 11, 12));
+    assert_eq!(
+        (pr.state, pr.pending_snapshot, pr.next),
+        (ProgressState::Snapshot, 11, 12)
+    );
     let msgs = read_messages(&mut r);
     assert_eq!(kinds(&msgs), vec![MessageType::MsgSnap]);
     let snap = msgs[0].snapshot.as_ref().unwrap();
@@ -48,7 +67,8 @@ fn pending_snapshot_pauses_replication() {
     r.prs.get_mut(2).unwrap().become_snapshot(11);
     r.step(propose(1, b"somedata")).unwrap();
     assert!(read_messages(&mut r).is_empty());
-    r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 12)).unwrap();
+    r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 12))
+        .unwrap();
     assert!(read_messages(&mut r).is_empty());
 }
 
@@ -58,9 +78,16 @@ fn failed_snapshot_report_returns_the_follower_to_probe_from_its_match() {
     // and the leader waits for a heartbeat response before trying again.
     let mut r = leader_after_snapshot();
     r.prs.get_mut(2).unwrap().become_snapshot(11);
-    r.step(Message { reject: true, ..msg(2, 1, MessageType::MsgSnapStatus) }).unwrap();
+    r.step(Message {
+        reject: true,
+        ..msg(2, 1, MessageType::MsgSnapStatus)
+    })
+    .unwrap();
     let pr = r.prs.get(2).unwrap();
-    assert_eq!((pr.state, pr.pending_snapshot, pr.next), (ProgressState::Probe, 0, 1));
+    assert_eq!(
+        (pr.state, pr.pending_snapshot, pr.next),
+        (ProgressState::Probe, 0, 1)
+    );
     assert!(pr.msg_app_flow_paused);
 }
 
@@ -72,7 +99,10 @@ fn successful_snapshot_report_probes_after_the_snapshot() {
     r.prs.get_mut(2).unwrap().become_snapshot(11);
     r.step(msg(2, 1, MessageType::MsgSnapStatus)).unwrap();
     let pr = r.prs.get(2).unwrap();
-    assert_eq!((pr.state, pr.pending_snapshot, pr.next), (ProgressState::Probe, 0, 12));
+    assert_eq!(
+        (pr.state, pr.pending_snapshot, pr.next),
+        (ProgressState::Probe, 0, 12)
+    );
     assert!(pr.msg_app_flow_paused);
 }
 
@@ -81,10 +111,18 @@ fn snapshot_report_outside_snapshot_state_is_ignored() {
     // Goal: a late or duplicated report does not disturb a follower that already left the
     // snapshot state.
     let mut r = leader_after_snapshot();
-    r.step(Message { index: 12, ..msg_term(2, 1, MessageType::MsgAppResp, 12) }).unwrap();
+    r.step(Message {
+        index: 12,
+        ..msg_term(2, 1, MessageType::MsgAppResp, 12)
+    })
+    .unwrap();
     let before = r.prs.get(2).unwrap().clone();
     assert_eq!(before.state, ProgressState::Replicate);
-    r.step(Message { reject: true, ..msg(2, 1, MessageType::MsgSnapStatus) }).unwrap();
+    r.step(Message {
+        reject: true,
+        ..msg(2, 1, MessageType::MsgSnapStatus)
+    })
+    .unwrap();
     assert_eq!(r.prs.get(2).unwrap(), &before);
 }
 
@@ -94,10 +132,21 @@ fn append_answer_past_the_snapshot_ends_the_snapshot_state() {
     // (by whatever snapshot): it goes straight to replicate and gets the next entries.
     let mut r = leader_after_snapshot();
     r.prs.get_mut(2).unwrap().become_snapshot(11);
-    r.step(Message { index: 11, ..msg_term(2, 1, MessageType::MsgAppResp, 12) }).unwrap();
+    r.step(Message {
+        index: 11,
+        ..msg_term(2, 1, MessageType::MsgAppResp, 12)
+    })
+    .unwrap();
     let pr = r.prs.get(2).unwrap();
-    assert_eq!((pr.state, pr.pending_snapshot, pr.matched, pr.next), (ProgressState::Replicate, 0, 11, 13));
-    assert_eq!(pr.inflights.count(), 1, "the leader's empty entry went out optimistically");
+    assert_eq!(
+        (pr.state, pr.pending_snapshot, pr.matched, pr.next),
+        (ProgressState::Replicate, 0, 11, 13)
+    );
+    assert_eq!(
+        pr.inflights.count(),
+        1,
+        "the leader's empty entry went out optimistically"
+    );
     let apps = read_messages_of(&mut r, MessageType::MsgApp);
     assert_eq!(apps.len(), 1);
     assert_eq!((apps[0].index, apps[0].entries.len()), (11, 1));
@@ -109,11 +158,16 @@ fn temporarily_unavailable_snapshot_is_retried() {
     // and asks again on the next heartbeat response.
     let mut r = leader_after_snapshot();
     r.raft_log.store.wl().trigger_snapshot_unavailable();
-    let reject = Message { reject: true, index: 11, ..msg_term(2, 1, MessageType::MsgAppResp, 12) };
+    let reject = Message {
+        reject: true,
+        index: 11,
+        ..msg_term(2, 1, MessageType::MsgAppResp, 12)
+    };
     r.step(reject).unwrap();
     assert!(read_messages(&mut r).is_empty());
     assert_eq!(r.prs.get(2).unwrap().state, ProgressState::Probe);
-    r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 12)).unwrap();
+    r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 12))
+        .unwrap();
     assert_eq!(kinds(&read_messages(&mut r)), vec![MessageType::MsgSnap]);
     assert_eq!(r.prs.get(2).unwrap().state, ProgressState::Snapshot);
 }
@@ -137,12 +191,21 @@ fn failed_snapshot_is_sent_again_after_a_heartbeat() {
     // Goal: after a failure report the follower still needs the snapshot; it gets it again once
     // a heartbeat response shows it reachable.
     let mut r = leader_after_snapshot();
-    let reject = Message { reject: true, index: 11, ..msg_term(2, 1, MessageType::MsgAppResp, 12) };
+    let reject = Message {
+        reject: true,
+        index: 11,
+        ..msg_term(2, 1, MessageType::MsgAppResp, 12)
+    };
     r.step(reject).unwrap();
     assert_eq!(kinds(&read_messages(&mut r)), vec![MessageType::MsgSnap]);
-    r.step(Message { reject: true, ..msg(2, 1, MessageType::MsgSnapStatus) }).unwrap();
+    r.step(Message {
+        reject: true,
+        ..msg(2, 1, MessageType::MsgSnapStatus)
+    })
+    .unwrap();
     assert!(read_messages(&mut r).is_empty());
-    r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 12)).unwrap();
+    r.step(msg_term(2, 1, MessageType::MsgHeartbeatResp, 12))
+        .unwrap();
     assert_eq!(kinds(&read_messages(&mut r)), vec![MessageType::MsgSnap]);
 }
 
@@ -153,7 +216,14 @@ fn follower_restores_a_snapshot_and_acknowledges_its_index() {
     let mut r = new_node(1, &[1, 2]);
     let snap = snapshot(11, 11, &[1, 2, 3]);
     r.step(snap_msg(2, 1, 12, snap.clone())).unwrap();
-    assert_eq!((r.raft_log.last_index(), r.raft_log.last_term(), r.raft_log.committed), (11, 11, 11));
+    assert_eq!(
+        (
+            r.raft_log.last_index(),
+            r.raft_log.last_term(),
+            r.raft_log.committed
+        ),
+        (11, 11, 11)
+    );
     let mut voters = r.prs.conf_state().voters;
     voters.sort_unstable();
     assert_eq!(voters, vec![1, 2, 3]);
@@ -161,9 +231,14 @@ fn follower_restores_a_snapshot_and_acknowledges_its_index() {
     let msgs = read_messages(&mut r);
     assert_eq!(kinds(&msgs), vec![MessageType::MsgAppResp]);
     assert_eq!((msgs[0].index, msgs[0].reject), (11, false));
-    assert_eq!(r.raft_log.store.rl().snapshot(), snap, "persisted by the harness");
+    assert_eq!(
+        r.raft_log.store.rl().snapshot(),
+        snap,
+        "persisted by the harness"
+    );
     // The same snapshot again is ignored and answered with the commit index.
-    r.step(snap_msg(2, 1, 12, snapshot(11, 11, &[1, 2, 3]))).unwrap();
+    r.step(snap_msg(2, 1, 12, snapshot(11, 11, &[1, 2, 3])))
+        .unwrap();
     let msgs = read_messages(&mut r);
     assert_eq!((msgs[0].index, r.raft_log.last_index()), (11, 11));
 }
@@ -172,16 +247,26 @@ fn follower_restores_a_snapshot_and_acknowledges_its_index() {
 fn snapshot_configuration_with_learners_and_joint_voters_is_restored() {
     // Goal: restoring installs the snapshot's whole configuration: learners (possibly this
     // node), and both halves of a joint configuration.
-    let cs = ConfState { voters: vec![1, 2], learners: vec![3], ..ConfState::default() };
+    let cs = ConfState {
+        voters: vec![1, 2],
+        learners: vec![3],
+        ..ConfState::default()
+    };
     let mut r = new_raft(3, ELECTION, HEARTBEAT, &storage_with_voters(&[1, 2, 3]));
-    r.step(snap_msg(1, 3, 2, snapshot_with_conf(11, 11, cs))).unwrap();
+    r.step(snap_msg(1, 3, 2, snapshot_with_conf(11, 11, cs)))
+        .unwrap();
     assert!(r.is_learner);
     assert!(r.prs.get(3).unwrap().is_learner);
     assert!(!r.promotable());
 
-    let joint = ConfState { voters: vec![2, 3, 4], voters_outgoing: vec![1, 2, 3], ..ConfState::default() };
+    let joint = ConfState {
+        voters: vec![2, 3, 4],
+        voters_outgoing: vec![1, 2, 3],
+        ..ConfState::default()
+    };
     let mut r = new_node(1, &[1, 2, 3]);
-    r.step(snap_msg(2, 1, 2, snapshot_with_conf(11, 11, joint))).unwrap();
+    r.step(snap_msg(2, 1, 2, snapshot_with_conf(11, 11, joint)))
+        .unwrap();
     assert!(r.prs.config.voters.is_joint());
     let mut ids = r.prs.voter_ids();
     ids.sort_unstable();
@@ -192,14 +277,30 @@ fn snapshot_configuration_with_learners_and_joint_voters_is_restored() {
 fn snapshot_can_demote_a_voter_or_promote_a_learner() {
     // Goal: a snapshot's configuration wins over the node's own, in both directions.
     let mut voter = new_raft(3, ELECTION, HEARTBEAT, &storage_with_voters(&[1, 2, 3]));
-    let cs = ConfState { voters: vec![1, 2], learners: vec![3], ..ConfState::default() };
-    voter.step(snap_msg(1, 3, 2, snapshot_with_conf(11, 11, cs))).unwrap();
+    let cs = ConfState {
+        voters: vec![1, 2],
+        learners: vec![3],
+        ..ConfState::default()
+    };
+    voter
+        .step(snap_msg(1, 3, 2, snapshot_with_conf(11, 11, cs)))
+        .unwrap();
     assert!(voter.is_learner);
-    let mut learner = new_raft(3, ELECTION, HEARTBEAT, &storage_with_learners(&[1, 2], &[3]));
+    let mut learner = new_raft(
+        3,
+        ELECTION,
+        HEARTBEAT,
+        &storage_with_learners(&[1, 2], &[3]),
+    );
     assert!(learner.is_learner);
-    learner.step(snap_msg(1, 3, 2, snapshot(11, 11, &[1, 2, 3]))).unwrap();
+    learner
+        .step(snap_msg(1, 3, 2, snapshot(11, 11, &[1, 2, 3])))
+        .unwrap();
     assert!(!learner.is_learner);
-    assert!(!learner.promotable(), "not while the snapshot is unpersisted");
+    assert!(
+        !learner.promotable(),
+        "not while the snapshot is unpersisted"
+    );
     persist(&mut learner);
     assert!(learner.promotable());
 }
@@ -209,14 +310,25 @@ fn snapshot_not_newer_than_the_commit_index_is_ignored() {
     // Goal: a snapshot never moves the log backwards: one at or below the commit index is
     // ignored; one whose last entry the log already holds only advances the commit index.
     let storage = storage_with_log(&[1, 2], &[1, 1, 1]);
-    storage.wl().set_hard_state(HardState { term: 1, vote: 0, commit: 1 });
+    storage.wl().set_hard_state(HardState {
+        term: 1,
+        vote: 0,
+        commit: 1,
+    });
     let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
     r.step(snap_msg(2, 1, 1, snapshot(1, 1, &[1, 2]))).unwrap();
     assert_eq!((r.raft_log.committed, r.raft_log.last_index()), (1, 3));
     let msgs = read_messages(&mut r);
-    assert_eq!((msgs[0].kind(), msgs[0].index), (MessageType::MsgAppResp, 1));
+    assert_eq!(
+        (msgs[0].kind(), msgs[0].index),
+        (MessageType::MsgAppResp, 1)
+    );
     r.step(snap_msg(2, 1, 1, snapshot(2, 1, &[1, 2]))).unwrap();
-    assert_eq!((r.raft_log.committed, r.raft_log.last_index()), (2, 3), "fast-forwarded, log kept");
+    assert_eq!(
+        (r.raft_log.committed, r.raft_log.last_index()),
+        (2, 3),
+        "fast-forwarded, log kept"
+    );
     assert!(r.raft_log.unstable.snapshot.is_none());
 }
 
@@ -226,7 +338,14 @@ fn snapshot_that_conflicts_with_the_log_replaces_it() {
     let storage = storage_with_log(&[1, 2], &[1, 1, 1]);
     let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage);
     r.step(snap_msg(2, 1, 2, snapshot(2, 2, &[1, 2]))).unwrap();
-    assert_eq!((r.raft_log.last_index(), r.raft_log.last_term(), r.raft_log.committed), (2, 2, 2));
+    assert_eq!(
+        (
+            r.raft_log.last_index(),
+            r.raft_log.last_term(),
+            r.raft_log.committed
+        ),
+        (2, 2, 2)
+    );
     let _ = read_messages(&mut r);
     assert_eq!(r.raft_log.first_index(), 3);
 }
@@ -235,10 +354,14 @@ fn snapshot_that_conflicts_with_the_log_replaces_it() {
 fn snapshot_without_this_node_in_its_configuration_is_ignored() {
     // Goal: a node does not install a snapshot of a configuration it is not part of.
     let mut r = new_node(1, &[1, 2]);
-    r.step(snap_msg(2, 1, 2, snapshot(11, 11, &[2, 3]))).unwrap();
+    r.step(snap_msg(2, 1, 2, snapshot(11, 11, &[2, 3])))
+        .unwrap();
     assert_eq!(r.raft_log.last_index(), 0);
     let msgs = read_messages(&mut r);
-    assert_eq!((msgs[0].kind(), msgs[0].index), (MessageType::MsgAppResp, 0));
+    assert_eq!(
+        (msgs[0].kind(), msgs[0].index),
+        (MessageType::MsgAppResp, 0)
+    );
 }
 
 #[test]
@@ -246,15 +369,20 @@ fn candidate_receiving_a_snapshot_becomes_follower_of_the_sender() {
     // Goal: a snapshot comes from a leader; a candidate of that term follows it and installs it.
     let mut r = new_node(1, &[1, 2, 3]);
     r.become_candidate();
-    r.step(snap_msg(2, 1, 1, snapshot(11, 11, &[1, 2, 3]))).unwrap();
-    assert_eq!((r.state, r.leader_id, r.raft_log.last_index()), (StateRole::Follower, 2, 11));
+    r.step(snap_msg(2, 1, 1, snapshot(11, 11, &[1, 2, 3])))
+        .unwrap();
+    assert_eq!(
+        (r.state, r.leader_id, r.raft_log.last_index()),
+        (StateRole::Follower, 2, 11)
+    );
 }
 
 #[test]
 fn node_with_an_unpersisted_snapshot_does_not_campaign() {
     // Goal: a node installing a snapshot cannot campaign until the snapshot is durable.
     let mut r = new_node(1, &[1, 2]);
-    r.step(snap_msg(2, 1, 2, snapshot(11, 11, &[1, 2]))).unwrap();
+    r.step(snap_msg(2, 1, 2, snapshot(11, 11, &[1, 2])))
+        .unwrap();
     assert!(!r.promotable());
     for _ in 0..4 * ELECTION {
         r.tick();
@@ -282,7 +410,9 @@ fn slow_follower_catches_up_through_a_snapshot() {
     let cs = leader.prs.conf_state();
     {
         let mut store = leader.raft_log.store.wl();
-        store.create_snapshot(applied, Some(cs), Bytes::from_static(b"state")).unwrap();
+        store
+            .create_snapshot(applied, Some(cs), Bytes::from_static(b"state"))
+            .unwrap();
         store.compact(applied).unwrap();
     }
     nw.recover();
@@ -294,7 +424,10 @@ fn slow_follower_catches_up_through_a_snapshot() {
     assert_eq!(nw.node(3).raft_log.committed, nw.node(1).raft_log.committed);
     assert_eq!(nw.node(3).raft_log.first_index(), applied + 1);
     assert_eq!(nw.node(3).raft_log.store.rl().snapshot().index(), applied);
-    assert_eq!(nw.node(1).prs.get(3).unwrap().state, ProgressState::Replicate);
+    assert_eq!(
+        nw.node(1).prs.get(3).unwrap().state,
+        ProgressState::Replicate
+    );
 }
 
 #[test]
@@ -312,7 +445,10 @@ fn learner_catches_up_through_a_snapshot() {
     let _ = next_entries(&mut n1);
     let applied = n1.raft_log.applied;
     let cs = n1.prs.conf_state();
-    leader_storage.wl().create_snapshot(applied, Some(cs), Bytes::new()).unwrap();
+    leader_storage
+        .wl()
+        .create_snapshot(applied, Some(cs), Bytes::new())
+        .unwrap();
     leader_storage.wl().compact(applied).unwrap();
     n1.msgs.clear();
     let mut nw = Network::from_peers(vec![n1, n2]);

@@ -11,7 +11,11 @@ use support::*;
 
 fn check_leader(nw: &Network, leader: u64, term: u64) {
     let r = nw.node(leader);
-    assert_eq!((r.state, r.term, r.lead_transferee), (StateRole::Leader, term, 0), "node {leader}");
+    assert_eq!(
+        (r.state, r.term, r.lead_transferee),
+        (StateRole::Leader, term, 0),
+        "node {leader}"
+    );
     for (&id, p) in &nw.peers {
         if id != leader {
             assert_eq!(p.state, StateRole::Follower, "node {id}");
@@ -53,10 +57,22 @@ fn transfer_campaign_bypasses_leader_stickiness_and_pre_vote() {
     nw.delivered.clear();
     nw.send(vec![transfer(2, 1)]);
     check_leader(&nw, 2, 2);
-    let votes: Vec<&Message> = nw.delivered.iter().filter(|m| m.kind() == MessageType::MsgVote).collect();
+    let votes: Vec<&Message> = nw
+        .delivered
+        .iter()
+        .filter(|m| m.kind() == MessageType::MsgVote)
+        .collect();
     assert_eq!(votes.len(), 2);
-    assert!(votes.iter().all(|m| m.context == Bytes::from_static(b"CampaignTransfer")));
-    assert!(nw.delivered.iter().all(|m| m.kind() != MessageType::MsgPreVote));
+    assert!(
+        votes
+            .iter()
+            .all(|m| m.context == Bytes::from_static(b"CampaignTransfer"))
+    );
+    assert!(
+        nw.delivered
+            .iter()
+            .all(|m| m.kind() != MessageType::MsgPreVote)
+    );
 }
 
 #[test]
@@ -71,9 +87,20 @@ fn transfer_to_a_slow_follower_waits_until_it_caught_up() {
     assert_eq!(nw.node(1).prs.get(3).unwrap().matched, 1);
     nw.delivered.clear();
     nw.send(vec![transfer(3, 1)]);
-    let kinds_to_3: Vec<MessageType> = nw.delivered.iter().filter(|m| m.to == 3).map(Message::kind).collect();
-    let first_timeout = kinds_to_3.iter().position(|&k| k == MessageType::MsgTimeoutNow).unwrap();
-    assert!(kinds_to_3[..first_timeout].contains(&MessageType::MsgApp), "{kinds_to_3:?}");
+    let kinds_to_3: Vec<MessageType> = nw
+        .delivered
+        .iter()
+        .filter(|m| m.to == 3)
+        .map(Message::kind)
+        .collect();
+    let first_timeout = kinds_to_3
+        .iter()
+        .position(|&k| k == MessageType::MsgTimeoutNow)
+        .unwrap();
+    assert!(
+        kinds_to_3[..first_timeout].contains(&MessageType::MsgApp),
+        "{kinds_to_3:?}"
+    );
     check_leader(&nw, 3, 2);
 }
 
@@ -88,7 +115,12 @@ fn transfer_to_a_follower_that_needs_a_snapshot() {
     let leader = nw.peer(1);
     let _ = next_entries(leader);
     let (applied, cs) = (leader.raft_log.applied, leader.prs.conf_state());
-    leader.raft_log.store.wl().create_snapshot(applied, Some(cs), Bytes::new()).unwrap();
+    leader
+        .raft_log
+        .store
+        .wl()
+        .create_snapshot(applied, Some(cs), Bytes::new())
+        .unwrap();
     leader.raft_log.store.wl().compact(applied).unwrap();
     nw.recover();
     // Stop the snapshot on its way: the transfer must wait.
@@ -99,7 +131,10 @@ fn transfer_to_a_follower_that_needs_a_snapshot() {
     assert_eq!(nw.node(1).state, StateRole::Leader);
     nw.recover();
     // The lost snapshot is reported; the next heartbeat response brings a new one.
-    nw.send(vec![Message { reject: true, ..msg(3, 1, MessageType::MsgSnapStatus) }]);
+    nw.send(vec![Message {
+        reject: true,
+        ..msg(3, 1, MessageType::MsgSnapStatus)
+    }]);
     nw.send(vec![msg_term(3, 1, MessageType::MsgHeartbeatResp, 1)]);
     check_leader(&nw, 3, 2);
 }
@@ -119,7 +154,11 @@ fn transfer_to_self_or_to_a_stranger_is_ignored() {
 fn transfer_to_a_learner_is_ignored() {
     // Goal: a learner cannot lead, so it is never made transferee.
     let storage = |_| storage_with_learners(&[1, 2], &[3]);
-    let mut nw = Network::from_peers((1..=3).map(|id| new_raft(id, ELECTION, HEARTBEAT, &storage(id))).collect());
+    let mut nw = Network::from_peers(
+        (1..=3)
+            .map(|id| new_raft(id, ELECTION, HEARTBEAT, &storage(id)))
+            .collect(),
+    );
     nw.elect(1);
     nw.send(vec![transfer(3, 1)]);
     check_leader(&nw, 1, 1);
@@ -156,7 +195,12 @@ fn proposals_are_refused_during_a_transfer() {
     nw.send(vec![transfer(3, 1)]);
     let before = fingerprint(nw.node(1));
     let err = nw.peer(1).step(propose(1, b"x")).unwrap_err();
-    assert_eq!(err, Error::ProposalDropped { reason: DropReason::TransferInProgress });
+    assert_eq!(
+        err,
+        Error::ProposalDropped {
+            reason: DropReason::TransferInProgress
+        }
+    );
     assert_eq!(fingerprint(nw.node(1)), before);
     assert_eq!(nw.node(1).prs.get(1).unwrap().matched, 1);
 }
@@ -181,7 +225,9 @@ fn removing_the_transferee_ends_the_transfer() {
     nw.ignore(MessageType::MsgTimeoutNow);
     nw.send(vec![transfer(3, 1)]);
     assert_eq!(nw.node(1).lead_transferee, 3);
-    nw.peer(1).apply_conf_change(&conf_change(ConfChangeType::RemoveNode, 3).into_v2()).unwrap();
+    nw.peer(1)
+        .apply_conf_change(&conf_change(ConfChangeType::RemoveNode, 3).into_v2())
+        .unwrap();
     assert_eq!(nw.node(1).lead_transferee, 0);
 }
 
@@ -193,7 +239,10 @@ fn demoting_the_transferee_ends_the_transfer_when_the_joint_state_is_left() {
     nw.elect(1);
     nw.ignore(MessageType::MsgTimeoutNow);
     nw.send(vec![transfer(3, 1)]);
-    let demote = conf_change_v2(ConfChangeTransition::Explicit, &[(ConfChangeType::AddLearnerNode, 3)]);
+    let demote = conf_change_v2(
+        ConfChangeTransition::Explicit,
+        &[(ConfChangeType::AddLearnerNode, 3)],
+    );
     nw.peer(1).apply_conf_change(&demote).unwrap();
     assert_eq!(nw.node(1).lead_transferee, 3);
     nw.peer(1).apply_conf_change(&leave_joint()).unwrap();
@@ -244,7 +293,8 @@ fn repeated_transfer_to_the_same_node_keeps_the_original_deadline() {
 fn node_outside_the_configuration_ignores_timeout_now() {
     // Goal: only a voter of its own configuration may campaign, even when told to.
     let mut r = new_raft(1, ELECTION, HEARTBEAT, &storage_with_voters(&[2, 3]));
-    r.step(msg_term(2, 1, MessageType::MsgTimeoutNow, 1)).unwrap();
+    r.step(msg_term(2, 1, MessageType::MsgTimeoutNow, 1))
+        .unwrap();
     assert_eq!((r.state, r.term), (StateRole::Follower, 1));
     assert!(read_messages(&mut r).is_empty());
 }

@@ -26,7 +26,11 @@ pub const HEARTBEAT: usize = 1;
 
 /// A configuration for node `id` with the given timeouts and every option at its default.
 pub fn config(id: u64, election: usize, heartbeat: usize) -> Config {
-    Config { election_tick: election, heartbeat_tick: heartbeat, ..Config::new(id) }
+    Config {
+        election_tick: election,
+        heartbeat_tick: heartbeat,
+        ..Config::new(id)
+    }
 }
 
 /// A storage whose initial configuration has `voters` as voters.
@@ -41,11 +45,20 @@ pub fn storage_with_learners(voters: &[u64], learners: &[u64]) -> MemStorage {
 
 /// A configuration of `voters` and `learners`.
 pub fn conf_state(voters: &[u64], learners: &[u64]) -> ConfState {
-    ConfState { voters: voters.to_vec(), learners: learners.to_vec(), ..ConfState::default() }
+    ConfState {
+        voters: voters.to_vec(),
+        learners: learners.to_vec(),
+        ..ConfState::default()
+    }
 }
 
 /// Node `id` over `storage`, with the given timeouts.
-pub fn new_raft(id: u64, election: usize, heartbeat: usize, storage: &MemStorage) -> Raft<MemStorage> {
+pub fn new_raft(
+    id: u64,
+    election: usize,
+    heartbeat: usize,
+    storage: &MemStorage,
+) -> Raft<MemStorage> {
     new_raft_with_config(&config(id, election, heartbeat), storage)
 }
 
@@ -75,7 +88,11 @@ pub fn storage_with_log(voters: &[u64], terms: &[u64]) -> MemStorage {
 
 /// Entries from `first` on, with the given terms and empty payloads.
 pub fn entries_with_terms(first: u64, terms: &[u64]) -> Vec<Entry> {
-    terms.iter().zip(first..).map(|(&term, index)| empty_entry(term, index)).collect()
+    terms
+        .iter()
+        .zip(first..)
+        .map(|(&term, index)| empty_entry(term, index))
+        .collect()
 }
 
 /// A normal entry without payload.
@@ -90,12 +107,19 @@ pub fn entry(term: u64, index: u64, data: &'static [u8]) -> Entry {
 
 /// A message of type `kind` from `from` to `to`, every other field empty.
 pub fn msg(from: u64, to: u64, kind: MessageType) -> Message {
-    Message { from, to, ..Message::of_type(kind) }
+    Message {
+        from,
+        to,
+        ..Message::of_type(kind)
+    }
 }
 
 /// A message of type `kind` from `from` to `to` in `term`.
 pub fn msg_term(from: u64, to: u64, kind: MessageType, term: u64) -> Message {
-    Message { term, ..msg(from, to, kind) }
+    Message {
+        term,
+        ..msg(from, to, kind)
+    }
 }
 
 /// The local message that makes `id` campaign.
@@ -110,7 +134,10 @@ pub fn beat(id: u64) -> Message {
 
 /// A proposal of `data` made at node `id`.
 pub fn propose(id: u64, data: &'static [u8]) -> Message {
-    Message { entries: vec![Entry::new(0, 0, Bytes::from_static(data))], ..msg(id, id, MessageType::MsgProp) }
+    Message {
+        entries: vec![Entry::new(0, 0, Bytes::from_static(data))],
+        ..msg(id, id, MessageType::MsgProp)
+    }
 }
 
 /// A read-index request with context `ctx` made at node `id`.
@@ -128,8 +155,21 @@ pub fn transfer(transferee: u64, leader: u64) -> Message {
 }
 
 /// An append of `entries` after (`index`, `log_term`) with commit index `commit`.
-pub fn append(from: u64, to: u64, term: u64, (index, log_term): (u64, u64), entries: Vec<Entry>, commit: u64) -> Message {
-    Message { index, log_term, entries, commit, ..msg_term(from, to, MessageType::MsgApp, term) }
+pub fn append(
+    from: u64,
+    to: u64,
+    term: u64,
+    (index, log_term): (u64, u64),
+    entries: Vec<Entry>,
+    commit: u64,
+) -> Message {
+    Message {
+        index,
+        log_term,
+        entries,
+        commit,
+        ..msg_term(from, to, MessageType::MsgApp, term)
+    }
 }
 
 /// A snapshot at (`index`, `term`) whose configuration has `voters`.
@@ -141,20 +181,34 @@ pub fn snapshot(index: u64, term: u64, voters: &[u64]) -> Snapshot {
 pub fn snapshot_with_conf(index: u64, term: u64, cs: ConfState) -> Snapshot {
     Snapshot {
         data: Bytes::new(),
-        metadata: Some(SnapshotMetadata { conf_state: Some(cs), index, term }),
+        metadata: Some(SnapshotMetadata {
+            conf_state: Some(cs),
+            index,
+            term,
+        }),
     }
 }
 
 /// A v1 change of kind `change_type` for `node_id`.
 pub fn conf_change(change_type: ConfChangeType, node_id: u64) -> ConfChange {
-    ConfChange { change_type: change_type as i32, node_id, ..ConfChange::default() }
+    ConfChange {
+        change_type: change_type as i32,
+        node_id,
+        ..ConfChange::default()
+    }
 }
 
 /// A v2 change made of `changes`, with the given transition.
-pub fn conf_change_v2(transition: ConfChangeTransition, changes: &[(ConfChangeType, u64)]) -> ConfChangeV2 {
+pub fn conf_change_v2(
+    transition: ConfChangeTransition,
+    changes: &[(ConfChangeType, u64)],
+) -> ConfChangeV2 {
     ConfChangeV2 {
         transition: transition as i32,
-        changes: changes.iter().map(|&(kind, id)| ConfChangeSingle::new(kind, id)).collect(),
+        changes: changes
+            .iter()
+            .map(|&(kind, id)| ConfChangeSingle::new(kind, id))
+            .collect(),
         context: Bytes::new(),
     }
 }
@@ -172,7 +226,10 @@ pub fn propose_conf_change(id: u64, cc: &ConfChange) -> Message {
         data: Bytes::from(cc.encode_to_vec()),
         ..Entry::default()
     };
-    Message { entries: vec![e], ..msg(id, id, MessageType::MsgProp) }
+    Message {
+        entries: vec![e],
+        ..msg(id, id, MessageType::MsgProp)
+    }
 }
 
 /// The proposal message carrying a v2 change.
@@ -183,7 +240,10 @@ pub fn propose_conf_change_v2(id: u64, cc: &ConfChangeV2) -> Message {
         data: Bytes::from(cc.encode_to_vec()),
         ..Entry::default()
     };
-    Message { entries: vec![e], ..msg(id, id, MessageType::MsgProp) }
+    Message {
+        entries: vec![e],
+        ..msg(id, id, MessageType::MsgProp)
+    }
 }
 
 /// Writes the node's unstable snapshot and entries to its `MemStorage`, with its hard state, and
@@ -231,7 +291,10 @@ pub fn read_messages(r: &mut Raft<MemStorage>) -> Vec<Message> {
 
 /// Like [`read_messages`], keeping only messages of type `kind`.
 pub fn read_messages_of(r: &mut Raft<MemStorage>, kind: MessageType) -> Vec<Message> {
-    read_messages(r).into_iter().filter(|m| m.kind() == kind).collect()
+    read_messages(r)
+        .into_iter()
+        .filter(|m| m.kind() == kind)
+        .collect()
 }
 
 /// Persists the node's log, then returns the committed entries not yet applied and reports
@@ -255,7 +318,9 @@ pub fn next_entries(r: &mut Raft<MemStorage>) -> Vec<Entry> {
 
 /// Ticks node `r` until its election clock runs out and it campaigns.
 pub fn tick_until_election(r: &mut Raft<MemStorage>) {
-    let remaining = r.randomized_election_timeout().saturating_sub(r.election_elapsed());
+    let remaining = r
+        .randomized_election_timeout()
+        .saturating_sub(r.election_elapsed());
     for _ in 0..remaining.max(1) {
         r.tick();
     }
@@ -269,7 +334,10 @@ pub fn commit_noop_entry(r: &mut Raft<MemStorage>) {
     let last = r.raft_log.last_index();
     let peers: Vec<u64> = r.prs.progress.ids().filter(|&id| id != r.id).collect();
     for id in peers {
-        let ack = Message { index: last, ..msg_term(id, r.id, MessageType::MsgAppResp, r.term) };
+        let ack = Message {
+            index: last,
+            ..msg_term(id, r.id, MessageType::MsgAppResp, r.term)
+        };
         r.step(ack).unwrap();
     }
     let _ = read_messages(r);
@@ -292,7 +360,11 @@ pub fn log_terms(r: &Raft<MemStorage>) -> Vec<u64> {
 
 /// The payloads of the node's log, entry by entry from the first available one.
 pub fn log_data(r: &Raft<MemStorage>) -> Vec<Bytes> {
-    r.raft_log.all_entries().into_iter().map(|e| e.data).collect()
+    r.raft_log
+        .all_entries()
+        .into_iter()
+        .map(|e| e.data)
+        .collect()
 }
 
 /// The payloads of `entries`, empty ones included.
@@ -342,7 +414,12 @@ pub fn fingerprint(r: &Raft<MemStorage>) -> Fingerprint {
         msgs: r.msgs.clone(),
         msgs_after_append: r.msgs_after_append.clone(),
         read_states: r.read_states.clone(),
-        progress: r.prs.progress.iter().map(|(id, pr)| format!("{id}: {pr:?}")).collect(),
+        progress: r
+            .prs
+            .progress
+            .iter()
+            .map(|(id, pr)| format!("{id}: {pr:?}"))
+            .collect(),
         conf_state: r.prs.conf_state(),
     }
 }
@@ -457,19 +534,27 @@ impl Network {
     /// # Panics
     /// If there is no live node `id`.
     pub fn peer(&mut self, id: u64) -> &mut Raft<MemStorage> {
-        self.peers.get_mut(&id).unwrap_or_else(|| panic!("no node {id}"))
+        self.peers
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("no node {id}"))
     }
 
     /// Node `id`, read-only.
     pub fn node(&self, id: u64) -> &Raft<MemStorage> {
-        self.peers.get(&id).unwrap_or_else(|| panic!("no node {id}"))
+        self.peers
+            .get(&id)
+            .unwrap_or_else(|| panic!("no node {id}"))
     }
 
     /// Restarts node `id` from what it persisted (its volatile state is lost), with the
     /// configuration it was built with (or the default test configuration).
     pub fn restart(&mut self, id: u64) {
         let storage = self.node(id).raft_log.store.clone();
-        let cfg = self.configs.get(&id).cloned().unwrap_or_else(|| config(id, ELECTION, HEARTBEAT));
+        let cfg = self
+            .configs
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| config(id, ELECTION, HEARTBEAT));
         self.peers.insert(id, new_raft_with_config(&cfg, &storage));
     }
 
@@ -480,7 +565,9 @@ impl Network {
         while let Some(m) = queue.pop_front() {
             budget -= 1;
             assert!(budget > 0, "the network never went quiet");
-            let Some(p) = self.peers.get_mut(&m.to) else { continue };
+            let Some(p) = self.peers.get_mut(&m.to) else {
+                continue;
+            };
             self.delivered.push(m.clone());
             let _ = p.step(m);
             let out = read_messages(p);
@@ -522,7 +609,12 @@ impl Network {
 
     /// Cuts node `id` off from every other node.
     pub fn isolate(&mut self, id: u64) {
-        let others: Vec<u64> = self.peers.keys().copied().chain(self.black_holes.iter().copied()).collect();
+        let others: Vec<u64> = self
+            .peers
+            .keys()
+            .copied()
+            .chain(self.black_holes.iter().copied())
+            .collect();
         for other in others {
             if other != id {
                 self.cut(id, other);
@@ -548,7 +640,11 @@ impl Network {
             if self.ignored.contains(&m.kind()) || self.black_holes.contains(&m.to) {
                 continue;
             }
-            assert_ne!(m.kind(), MessageType::MsgHup, "a hup never travels on the network");
+            assert_ne!(
+                m.kind(),
+                MessageType::MsgHup,
+                "a hup never travels on the network"
+            );
             let rate = self.drop_rates.get(&(m.from, m.to)).copied().unwrap_or(0.0);
             if rate > 0.0 && self.rng.next_f64() < rate {
                 continue;
