@@ -377,8 +377,8 @@ pub fn kinds(msgs: &[Message]) -> Vec<MessageType> {
     msgs.iter().map(Message::kind).collect()
 }
 
-/// The hard state, soft state, log, read states, pending messages and every progress of a node:
-/// what a failed call must leave untouched.
+/// The hard state, soft state, log, read states, deferred work, pending messages and every
+/// progress of a node: what a failed call must leave untouched.
 #[derive(Debug, PartialEq)]
 pub struct Fingerprint {
     hard_state: HardState,
@@ -394,6 +394,7 @@ pub struct Fingerprint {
     msgs: Vec<Message>,
     msgs_after_append: Vec<Message>,
     read_states: Vec<raft::ReadState>,
+    has_deferred: bool,
     progress: Vec<String>,
     conf_state: ConfState,
 }
@@ -414,6 +415,7 @@ pub fn fingerprint(r: &Raft<MemStorage>) -> Fingerprint {
         msgs: r.msgs.clone(),
         msgs_after_append: r.msgs_after_append.clone(),
         read_states: r.read_states.clone(),
+        has_deferred: r.has_deferred(),
         progress: r
             .prs
             .progress
