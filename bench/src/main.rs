@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Scenario {
-    /// The consensus core alone: G groups x 3 replicas on MemStorage, in-memory queues.
+    /// The consensus core alone: G groups x 3 replicas on `MemStorage`, in-memory queues.
     RaftCore(raft_core::Options),
 }
 

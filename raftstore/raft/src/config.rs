@@ -142,15 +142,15 @@ impl Config {
         }
     }
 
-    /// `max_committed_size_per_ready` with 0 read as `max_size_per_msg`. When both are 0 the
-    /// budget is 1 byte: one entry at a time, as one entry per message for `max_size_per_msg`
-    /// (the log refuses a budget of 0 bytes).
+    /// `max_committed_size_per_ready` with 0 read as `max_size_per_msg`; at least 1, which
+    /// means one entry at a time.
     pub(crate) fn committed_size_limit(&self) -> u64 {
-        if self.max_committed_size_per_ready == 0 {
-            self.max_size_per_msg.max(1)
+        let limit = if self.max_committed_size_per_ready == 0 {
+            self.max_size_per_msg
         } else {
             self.max_committed_size_per_ready
-        }
+        };
+        limit.max(1)
     }
 
     /// `max_inflight_bytes` with 0 read as no limit.

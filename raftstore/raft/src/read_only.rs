@@ -27,7 +27,7 @@ pub enum ReadOnlyOption {
     /// A quorum acknowledges a heartbeat round sent after the request: always linearizable.
     #[default]
     Safe,
-    /// The leader answers at once, trusting its lease (requires CheckQuorum). Linearizable only
+    /// The leader answers at once, trusting its lease (requires `CheckQuorum`). Linearizable only
     /// while clocks drift less than the lease margin.
     LeaseBased,
 }

@@ -32,7 +32,7 @@ impl<S: Storage> Raft<S> {
         let applied = self.raft_log.applied;
         if pending_conf_index > applied {
             return Err(format!(
-                "possible unapplied conf change at index {pending_conf_index} (applied to {applied})"
+                "possible unapplied conf change at {pending_conf_index} (applied to {applied})"
             ));
         }
         let joint = self.prs.config.voters.is_joint();
@@ -102,7 +102,7 @@ impl<S: Storage> Raft<S> {
     }
 
     /// A leader leaving the voters asks its most up-to-date voter to campaign at once, so the
-    /// group does not wait out an election timeout without a leader (CockroachDB #107203).
+    /// group does not wait out an election timeout without a leader (`CockroachDB` #107203).
     fn hand_off_after_removal(&mut self) {
         let last_index = self.raft_log.last_index();
         let successor = self
@@ -141,10 +141,10 @@ impl<S: Storage> Raft<S> {
         // new leader leaves the joint state or this one does after the transfer fails.
         match self.step(m) {
             Ok(()) => {
-                info!(raft_id = self.id, config = %self.prs.config, "leaving joint configuration")
+                info!(raft_id = self.id, config = %self.prs.config, "leaving joint configuration");
             }
             Err(err) => {
-                info!(raft_id = self.id, error = %err, "not leaving joint configuration yet")
+                info!(raft_id = self.id, error = %err, "not leaving joint configuration yet");
             }
         }
     }

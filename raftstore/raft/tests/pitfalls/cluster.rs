@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use raft::raftpb::{ConfState, Entry, EntryType, Message, MessageType, Snapshot};
-use raft::{Config, MemStorage, RawNode, StateRole, decode_conf_change};
+use raft::{Config, MemStorage, RawNode, ReadState, StateRole, decode_conf_change};
 
 /// One node and its storage.
 pub struct Node {
@@ -16,6 +16,8 @@ pub struct Node {
     pub storage: MemStorage,
     /// Normal entries applied, in order.
     pub applied: Vec<Entry>,
+    /// Read states handed out, in order.
+    pub reads: Vec<ReadState>,
 }
 
 /// Nodes and the messages between them.
@@ -40,7 +42,7 @@ impl Cluster {
     /// `voters` as a fresh group, each node configured by `cfg`.
     pub fn new(voters: &[u64], cfg: impl Fn(u64) -> Config) -> Cluster {
         Cluster::with_conf_state(
-            ConfState {
+            &ConfState {
                 voters: voters.to_vec(),
                 ..ConfState::default()
             },
@@ -49,7 +51,7 @@ impl Cluster {
     }
 
     /// A fresh group with the given membership (learners included).
-    pub fn with_conf_state(cs: ConfState, cfg: impl Fn(u64) -> Config) -> Cluster {
+    pub fn with_conf_state(cs: &ConfState, cfg: impl Fn(u64) -> Config) -> Cluster {
         let mut nodes = BTreeMap::new();
         for &id in cs.voters.iter().chain(cs.learners.iter()) {
             let storage = MemStorage::new_with_conf_state(cs.clone());
@@ -60,6 +62,7 @@ impl Cluster {
                     raw,
                     storage,
                     applied: Vec::new(),
+                    reads: Vec::new(),
                 },
             );
         }
@@ -101,6 +104,7 @@ impl Cluster {
             }
         }
         self.in_flight.extend(rd.messages);
+        node.reads.extend(rd.read_states);
         apply_entries(node, &rd.committed_entries);
         node.raw.advance();
         true
@@ -138,6 +142,11 @@ impl Cluster {
             }
         }
         panic!("cluster did not stabilize");
+    }
+
+    /// Takes the read states node `id` handed out so far.
+    pub fn reads(&mut self, id: u64) -> Vec<ReadState> {
+        std::mem::take(&mut self.nodes.get_mut(&id).unwrap().reads)
     }
 
     /// Cuts every link to and from `id`.
