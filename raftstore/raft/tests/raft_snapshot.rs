@@ -29,7 +29,7 @@ fn leader_after_snapshot() -> Raft<MemStorage> {
 
 fn snap_msg(from: u64, to: u64, term: u64, snap: raft::raftpb::Snapshot) -> Message {
     Message {
-        snapshot: Some(snap),
+        snapshot: Some(Box::new(snap)),
         ..msg_term(from, to, MessageType::MsgSnap, term)
     }
 }

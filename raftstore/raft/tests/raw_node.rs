@@ -49,7 +49,7 @@ fn persist_append_msg(storage: &MemStorage, m: &Message) {
     );
     let mut core = storage.wl();
     if let Some(snap) = &m.snapshot {
-        core.apply_snapshot(snap.clone()).unwrap();
+        core.apply_snapshot(snap.as_ref().clone()).unwrap();
     }
     core.append(&m.entries).unwrap();
     if m.term != 0 {

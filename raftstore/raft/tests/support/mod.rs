@@ -252,7 +252,7 @@ pub fn persist(r: &mut Raft<MemStorage>) {
     let store = r.raft_log.store.clone();
     if let Some(snap) = r.raft_log.unstable.snapshot.clone() {
         let index = snap.index();
-        store.wl().apply_snapshot(snap).unwrap();
+        store.wl().apply_snapshot(*snap).unwrap();
         r.raft_log.stable_snap_to(index);
         if r.raft_log.applied < index {
             r.raft_log.applied_to(index, 0);
