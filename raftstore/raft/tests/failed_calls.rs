@@ -3,6 +3,9 @@
 //! progress, pending messages and read states are exactly as before, and that no new `Ready`
 //! appeared.
 
+// Helpers unwrap like the tests they serve; clippy exempts only `#[test]` functions.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use bytes::Bytes;

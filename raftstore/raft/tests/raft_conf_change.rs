@@ -2,6 +2,9 @@
 //! applying v1 and v2 changes, joint consensus left automatically or explicitly, learners,
 //! promotion and demotion, removal of the leader, and campaigning with unapplied changes.
 
+// Helpers unwrap like the tests they serve; clippy exempts only `#[test]` functions.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use bytes::Bytes;

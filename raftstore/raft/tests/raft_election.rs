@@ -1,5 +1,8 @@
-//! Elections: who may campaign and when, how votes are granted, PreVote, CheckQuorum, leader
+//! Elections: who may campaign and when, how votes are granted, pre-vote, check-quorum, leader
 //! stickiness and `forget_leader`.
+
+// Helpers unwrap like the tests they serve; clippy exempts only `#[test]` functions.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 
@@ -33,6 +36,7 @@ fn pre_vote_and_check_quorum(c: &mut raft::Config) {
 // ---------------------------------------------------------------------------------------------
 
 fn election_outcomes(pre_vote: bool) {
+    type Case = (Vec<Option<raft::Raft<raft::MemStorage>>>, StateRole, u64);
     // Each case: the nodes (None: unreachable), the state of node 1 after it campaigns, and its
     // term. Without a majority a candidate waits; with PreVote it waits as a pre-candidate and
     // its term does not move.
@@ -46,7 +50,7 @@ fn election_outcomes(pre_vote: bool) {
         let ids: Vec<u64> = (1..=n).collect();
         Some(new_node_with(id, &ids, cfg))
     };
-    let cases: Vec<(Vec<Option<raft::Raft<raft::MemStorage>>>, StateRole, u64)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![live(1, 3), live(2, 3), live(3, 3)],
             StateRole::Leader,

@@ -2,6 +2,9 @@
 //! message count (`max_inflight_msgs`) and bytes (`max_inflight_bytes`), and what still gets
 //! through when it is full.
 
+// Helpers unwrap like the tests they serve; clippy exempts only `#[test]` functions.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use raft::raftpb::{Message, MessageType};

@@ -5,6 +5,9 @@
 //! Each test drives one node (or a small network) by hand and checks the exact messages and
 //! state the paper prescribes.
 
+// Helpers unwrap like the tests they serve; clippy exempts only `#[test]` functions.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::collections::BTreeSet;
@@ -160,7 +163,9 @@ fn candidate_wins_loses_or_waits_by_vote_count() {
     // rejections loses, anything else keeps the candidate waiting (paper 5.2).
     // Method: for each cluster size and set of answers, a node campaigns and receives exactly
     // those vote responses.
-    let cases: &[(u64, &[(u64, bool)], StateRole)] = &[
+    // (group size, vote answers (from, granted), resulting role)
+    type Case = (u64, &'static [(u64, bool)], StateRole);
+    let cases: &[Case] = &[
         (1, &[], StateRole::Leader),
         (3, &[(2, true), (3, true)], StateRole::Leader),
         (3, &[(2, true)], StateRole::Leader),
@@ -586,7 +591,9 @@ fn follower_appends_new_entries_and_truncates_conflicts() {
     // Goal: a follower that accepts an append deletes a conflicting suffix and appends what it
     // lacks, but keeps entries that already match (paper 5.3).
     // Method: a follower with log [1@t1, 2@t2] (nothing committed) receives four appends.
-    let cases: [((u64, u64), Vec<raft::raftpb::Entry>, Vec<u64>); 4] = [
+    // (previous entry of the append, its entries, resulting log terms)
+    type Case = ((u64, u64), Vec<raft::raftpb::Entry>, Vec<u64>);
+    let cases: [Case; 4] = [
         ((2, 2), vec![empty_entry(3, 3)], vec![1, 2, 3]),
         (
             (1, 1),

@@ -1,6 +1,9 @@
 //! Read-index requests: Safe reads confirmed by one heartbeat round per batch, held until the
 //! leader commits in its term; follower reads through the leader; lease-based reads.
 
+// Helpers unwrap like the tests they serve; clippy exempts only `#[test]` functions.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use bytes::Bytes;

@@ -1,6 +1,9 @@
 //! Log replication: proposals, forwarding, appends and their answers, commit rules, fast
 //! back-off after rejections, message size limits and the uncommitted-size limit.
 
+// Helpers unwrap like the tests they serve; clippy exempts only `#[test]` functions.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use bytes::Bytes;
@@ -125,14 +128,14 @@ fn proposals_succeed_only_with_a_reachable_quorum() {
             .map(|(&up, id)| up.then(|| new_node(id, &ids)))
             .collect();
         let mut nw = Network::with_black_holes(nodes);
-        // Without a majority there is no leader to propose to; force one for the test.
-        if !want_commit {
+        // Without a majority no leader can be elected; force one for the test.
+        if want_commit {
+            nw.elect(1);
+        } else {
             let r = nw.peer(1);
             r.become_candidate();
             r.become_leader();
             let _ = read_messages(r);
-        } else {
-            nw.elect(1);
         }
         nw.propose(1, b"somedata");
         let r = nw.node(1);
@@ -266,7 +269,9 @@ fn old_messages_from_deposed_leaders_are_ignored() {
 fn follower_handles_appends_and_commit_indexes() {
     // Goal: a follower with log [1@t1, 2@t2] accepts appends that match, rejects those that do
     // not, and commits up to min(leader commit, last new entry).
-    let cases: Vec<((u64, u64), Vec<Entry>, u64, u64, u64, bool)> = vec![
+    // (previous entry, entries, leader commit, last index, commit, rejected)
+    type Case = ((u64, u64), Vec<Entry>, u64, u64, u64, bool);
+    let cases: Vec<Case> = vec![
         // (previous entry, entries, leader commit, last index, commit, rejected)
         ((2, 3), vec![], 3, 2, 0, true),
         ((3, 3), vec![], 3, 2, 0, true),
@@ -596,7 +601,9 @@ fn rejection_hints_find_the_matching_entry_in_few_round_trips() {
     // Goal: a rejection carries the follower's best guess (the last entry at or below the probe
     // whose term is at most the probe's), and the leader skips every index whose term makes a
     // match impossible, so the divergence is found in about one round trip per term.
-    let cases: [(&[u64], &[u64], Vec<(u64, u64)>); 5] = [
+    // (leader log, follower log, probes until accepted)
+    type Case = (&'static [u64], &'static [u64], Vec<(u64, u64)>);
+    let cases: [Case; 5] = [
         // (leader log, follower log, probes until accepted)
         (
             &[1, 1, 3, 3, 3, 3],

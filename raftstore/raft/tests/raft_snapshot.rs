@@ -1,6 +1,9 @@
 //! Snapshots: when the leader sends one, how the follower's progress moves through the snapshot
 //! state, how reports and answers end it, and how a follower restores one.
 
+// Helpers unwrap like the tests they serve; clippy exempts only `#[test]` functions.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use bytes::Bytes;

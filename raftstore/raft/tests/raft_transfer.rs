@@ -1,6 +1,9 @@
 //! Leadership transfer: the leader catches the transferee up, tells it to campaign at once
-//! (bypassing PreVote and leader stickiness), refuses proposals meanwhile, and abandons the
+//! (bypassing pre-vote and leader stickiness), refuses proposals meanwhile, and abandons the
 //! transfer after an election timeout or when the transferee leaves.
+
+// Helpers unwrap like the tests they serve; clippy exempts only `#[test]` functions.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

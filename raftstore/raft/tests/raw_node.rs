@@ -2,6 +2,9 @@
 //! and restart, status, reports from the transport, local-message checks, and every `Config`
 //! option as seen through the application's handle.
 
+// Helpers unwrap like the tests they serve; clippy exempts only `#[test]` functions.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::collections::{BTreeMap, VecDeque};

@@ -651,10 +651,10 @@ impl Network {
             if rate > 0.0 && self.rng.next_f64() < rate {
                 continue;
             }
-            if let Some(hook) = self.msg_hook.as_mut() {
-                if !hook(&mut m) {
-                    continue;
-                }
+            if let Some(hook) = self.msg_hook.as_mut()
+                && !hook(&mut m)
+            {
+                continue;
             }
             kept.push(m);
         }
