@@ -665,3 +665,106 @@ fn configuration_is_restored_from_storage() {
     }
     assert_eq!(got, cs);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Joint quorums.
+// ---------------------------------------------------------------------------------------------
+
+/// A leader in the joint configuration {1, 2, 3} (incoming) & {1, 4, 5} (outgoing): it led
+/// {1, 4, 5} and applied a change towards {1, 2, 3}, so both halves matter.
+fn joint_leader() -> Raft<MemStorage> {
+    let mut r = new_node(1, &[1, 4, 5]);
+    make_leader(&mut r);
+    for id in [4, 5] {
+        r.step(Message {
+            index: 1,
+            ..msg_term(id, 1, MessageType::MsgAppResp, 1)
+        })
+        .unwrap();
+    }
+    let _ = apply_committed(&mut r);
+    let cc = conf_change_v2(
+        Explicit,
+        &[(AddNode, 2), (AddNode, 3), (RemoveNode, 4), (RemoveNode, 5)],
+    );
+    r.apply_conf_change(&cc).unwrap();
+    assert!(r.prs.config.voters.is_joint());
+    let _ = read_messages(&mut r);
+    r
+}
+
+#[test]
+fn joint_configuration_commits_only_with_both_majorities() {
+    // Goal: in a joint configuration an entry commits only when a majority of each half holds
+    // it.
+    let mut r = joint_leader();
+    r.step(propose(1, b"data")).unwrap();
+    let _ = read_messages(&mut r);
+    let last = r.raft_log.last_index();
+    for id in [2, 3] {
+        r.step(Message {
+            index: last,
+            ..msg_term(id, 1, MessageType::MsgAppResp, 1)
+        })
+        .unwrap();
+    }
+    assert!(
+        r.raft_log.committed < last,
+        "the new half alone is not enough"
+    );
+    r.step(Message {
+        index: last,
+        ..msg_term(4, 1, MessageType::MsgAppResp, 1)
+    })
+    .unwrap();
+    assert_eq!(r.raft_log.committed, last);
+}
+
+#[test]
+fn joint_configuration_elects_only_with_both_majorities() {
+    // Goal: a candidate in a joint configuration needs a majority of each half.
+    let mut r = joint_leader();
+    r.become_follower(2, 0);
+    r.step(hup(1)).unwrap();
+    let _ = read_messages(&mut r);
+    for id in [2, 3] {
+        r.step(msg_term(id, 1, MessageType::MsgVoteResp, 3))
+            .unwrap();
+    }
+    assert_eq!(r.state, StateRole::Candidate);
+    r.step(msg_term(5, 1, MessageType::MsgVoteResp, 3)).unwrap();
+    assert_eq!(r.state, StateRole::Leader);
+}
+
+#[test]
+fn leader_removed_through_a_joint_configuration_steps_down_when_it_is_left() {
+    // Goal: a leader that only the outgoing half contains keeps leading through the joint
+    // configuration (it is needed to commit the leave) and steps down once it is left.
+    let mut r = new_node(1, &[1, 2, 3]);
+    make_leader(&mut r);
+    commit_noop_entry(&mut r);
+    let cc = conf_change_v2(Explicit, &[(RemoveNode, 1), (AddNode, 4)]);
+    r.apply_conf_change(&cc).unwrap();
+    assert_eq!(r.state, StateRole::Leader);
+    r.apply_conf_change(&leave_joint()).unwrap();
+    assert_eq!(r.state, StateRole::Follower);
+}
+
+#[test]
+fn check_quorum_ignores_learners() {
+    // Goal: only voters make a quorum active: a leader that hears only from a learner steps
+    // down at the next check.
+    let storage = storage_with_learners(&[1, 2, 3], &[4]);
+    let cfg = raft::Config {
+        check_quorum: true,
+        ..config(1, ELECTION, HEARTBEAT)
+    };
+    let mut r = new_raft_with_config(&cfg, &storage);
+    make_leader(&mut r);
+    for _ in 0..ELECTION {
+        r.step(msg_term(4, 1, MessageType::MsgHeartbeatResp, 1))
+            .unwrap();
+        r.tick();
+    }
+    assert_eq!(r.state, StateRole::Follower);
+}

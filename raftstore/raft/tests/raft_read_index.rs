@@ -358,3 +358,37 @@ fn malformed_read_requests_are_ignored() {
     assert!(heartbeats(&nw.delivered).is_empty(), "no round was opened");
     assert!(nw.node(1).read_states.is_empty());
 }
+
+#[test]
+fn read_round_in_a_joint_configuration_needs_both_majorities() {
+    // Goal: leadership is confirmed only by a majority of each half of a joint configuration.
+    let mut r = new_node(1, &[1, 2, 3]);
+    make_leader(&mut r);
+    commit_noop_entry(&mut r);
+    let cc = raft::raftpb::ConfChangeV2 {
+        transition: raft::raftpb::ConfChangeTransition::Explicit as i32,
+        changes: vec![
+            raft::raftpb::ConfChangeSingle::new(raft::raftpb::ConfChangeType::RemoveNode, 2),
+            raft::raftpb::ConfChangeSingle::new(raft::raftpb::ConfChangeType::RemoveNode, 3),
+            raft::raftpb::ConfChangeSingle::new(raft::raftpb::ConfChangeType::AddNode, 4),
+            raft::raftpb::ConfChangeSingle::new(raft::raftpb::ConfChangeType::AddNode, 5),
+        ],
+        context: Bytes::new(),
+    };
+    r.apply_conf_change(&cc).unwrap();
+    let _ = read_messages(&mut r);
+    r.step(read_index(1, b"ctx")).unwrap();
+    let ctx = heartbeats(&read_messages(&mut r))[0].context.clone();
+    let ack = |from: u64| Message {
+        context: ctx.clone(),
+        ..msg_term(from, 1, MessageType::MsgHeartbeatResp, 1)
+    };
+    r.step(ack(2)).unwrap();
+    r.step(ack(3)).unwrap();
+    assert!(
+        r.read_states.is_empty(),
+        "the outgoing half alone is not enough"
+    );
+    r.step(ack(5)).unwrap();
+    assert_eq!(r.read_states, vec![read_state(1, b"ctx")]);
+}

@@ -1247,3 +1247,86 @@ fn every_option_has_a_usable_default() {
         (10, 1)
     );
 }
+
+#[test]
+fn sync_ready_hands_out_a_snapshot_before_the_entries_after_it() {
+    // Goal: a follower installing a snapshot gets it in a Ready, with the entries after it to
+    // persist; entries after the snapshot are applied only once the snapshot is applied.
+    let storage = storage_with_voters(&[1, 2]);
+    let mut node = raw_node(&config(2, ELECTION, HEARTBEAT), &storage);
+    let snap = snapshot(11, 11, &[1, 2]);
+    node.step(Message {
+        snapshot: Some(Box::new(snap.clone())),
+        ..msg_term(1, 2, MessageType::MsgSnap, 11)
+    })
+    .unwrap();
+    node.step(append(
+        1,
+        2,
+        11,
+        (11, 11),
+        vec![entry(11, 12, b"after")],
+        12,
+    ))
+    .unwrap();
+    let rd = node.ready();
+    assert_eq!(rd.snapshot, Some(snap));
+    assert_eq!(rd.entries, vec![entry(11, 12, b"after")]);
+    assert!(
+        rd.committed_entries.is_empty(),
+        "nothing is applied before the snapshot"
+    );
+    assert_eq!(rd.hard_state.map(|hs| hs.commit), Some(12));
+    persist_ready(&storage, &rd);
+    node.advance();
+    assert_eq!(
+        node.basic_status().applied,
+        11,
+        "the snapshot counts as applied"
+    );
+    let rd = node.ready();
+    assert_eq!(rd.committed_entries, vec![entry(11, 12, b"after")]);
+    assert!(rd.snapshot.is_none());
+}
+
+#[test]
+fn async_snapshot_written_under_an_older_term_still_counts() {
+    // Goal: a snapshot holds committed state, so the append thread's confirmation counts even
+    // when it returns after the term changed (unlike entries, which may have been replaced).
+    let storage = storage_with_voters(&[1, 2, 3]);
+    let mut node = raw_node(&async_config(2), &storage);
+    let snap = snapshot(11, 11, &[1, 2, 3]);
+    node.step(Message {
+        snapshot: Some(Box::new(snap)),
+        ..msg_term(1, 2, MessageType::MsgSnap, 11)
+    })
+    .unwrap();
+    let rd = node.ready();
+    let append_msg = rd
+        .messages
+        .iter()
+        .find(|m| m.to == LOCAL_APPEND_THREAD)
+        .unwrap()
+        .clone();
+    assert_eq!(append_msg.snapshot.as_ref().map(|s| s.index()), Some(11));
+    persist_append_msg(&storage, &append_msg);
+    // A vote request of term 12 arrives before the write is confirmed.
+    node.step(Message {
+        index: 11,
+        log_term: 11,
+        ..msg_term(3, 2, MessageType::MsgVote, 12)
+    })
+    .unwrap();
+    assert_eq!(node.raft.term, 12);
+    for resp in append_msg.responses {
+        if resp.to == 2 {
+            node.step(resp).unwrap();
+        }
+    }
+    assert!(node.raft.raft_log.unstable.snapshot.is_none());
+    assert_eq!(node.basic_status().applied, 11);
+    assert!(
+        node.raft.promotable(),
+        "the snapshot is durable: the node may campaign again"
+    );
+}
