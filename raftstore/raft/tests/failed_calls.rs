@@ -124,6 +124,7 @@ fn the_fingerprint_sees_a_successful_call() {
 
 #[test]
 fn propose_without_a_leader() {
+    // Goal: A follower that knows no leader refuses proposals of every kind with `NoLeader`.
     let mut node = follower(|_| {});
     fails_without_change(&mut node, &dropped(DropReason::NoLeader), |n| {
         n.propose(Bytes::from_static(b"x"))
@@ -139,6 +140,7 @@ fn propose_without_a_leader() {
 
 #[test]
 fn propose_at_a_candidate_or_pre_candidate() {
+    // Goal: A campaigning node has no leader to forward to and refuses proposals.
     let mut node = follower(|_| {});
     node.campaign().unwrap();
     assert_eq!(node.raft.state, StateRole::Candidate);
@@ -155,6 +157,7 @@ fn propose_at_a_candidate_or_pre_candidate() {
 
 #[test]
 fn propose_during_a_leadership_transfer() {
+    // Goal: A leader handing over refuses proposals and changes with `TransferInProgress`.
     let mut node = leader(|_| {});
     node.transfer_leader(2).unwrap();
     assert_eq!(node.raft.lead_transferee, 2);
@@ -169,6 +172,7 @@ fn propose_during_a_leadership_transfer() {
 
 #[test]
 fn propose_beyond_the_uncommitted_size_limit() {
+    // Goal: Proposals that would exceed `max_uncommitted_entries_size` are refused whole.
     let mut node = leader(|c| c.max_uncommitted_entries_size = 10);
     node.propose(Bytes::from_static(b"12345678")).unwrap();
     let exceeded = dropped(DropReason::UncommittedSizeExceeded);
@@ -183,6 +187,7 @@ fn propose_beyond_the_uncommitted_size_limit() {
 
 #[test]
 fn propose_at_a_follower_that_does_not_forward() {
+    // Goal: With forwarding disabled a follower refuses instead of forwarding.
     let mut node = follower(|c| c.disable_proposal_forwarding = true);
     node.step(msg_term(2, 1, MessageType::MsgHeartbeat, 1))
         .unwrap();
@@ -194,6 +199,7 @@ fn propose_at_a_follower_that_does_not_forward() {
 
 #[test]
 fn propose_at_a_leader_removed_from_the_configuration() {
+    // Goal: A leader left outside the configuration refuses proposals with `LeaderRemoved`.
     let mut node = leader(|c| c.step_down_on_removal = false);
     node.apply_conf_change(&conf_change(ConfChangeType::RemoveNode, 1))
         .unwrap();
@@ -205,6 +211,7 @@ fn propose_at_a_leader_removed_from_the_configuration() {
 
 #[test]
 fn empty_proposal() {
+    // Goal: A proposal without entries is refused; an empty batch is a no-op.
     let mut node = leader(|_| {});
     let refused = |e: &Error| matches!(e, Error::RequestRefused { .. });
     let before = fingerprint(&node.raft);
@@ -218,6 +225,7 @@ fn empty_proposal() {
 
 #[test]
 fn conf_change_while_another_is_pending() {
+    // Goal: A second change, v1 or v2, is refused while one is pending.
     let mut node = leader(|_| {});
     node.propose_conf_change(&conf_change(ConfChangeType::AddLearnerNode, 4))
         .unwrap();
@@ -229,12 +237,14 @@ fn conf_change_while_another_is_pending() {
 
 #[test]
 fn conf_change_that_breaks_the_joint_rules() {
+    // Goal: Leaving a joint configuration that was never entered is refused.
     let mut node = leader(|_| {});
     conf_change_fails_without_change(&mut node, |n| n.propose_conf_change(&leave_joint()));
 }
 
 #[test]
 fn undecodable_conf_change() {
+    // Goal: A change that does not decode is refused even with validation disabled.
     let mut node = leader(|c| c.disable_conf_change_validation = true);
     let garbage = Entry {
         entry_type: EntryType::EntryConfChange as i32,
@@ -266,6 +276,7 @@ fn invalid_conf_change_applied() {
 
 #[test]
 fn step_of_a_local_message_from_the_network() {
+    // Goal: Local message types coming from a peer are refused with `StepLocalMsg`.
     let mut node = leader(|_| {});
     for kind in [
         MessageType::MsgHup,
@@ -285,6 +296,7 @@ fn step_of_a_local_message_from_the_network() {
 
 #[test]
 fn step_of_a_response_from_a_stranger() {
+    // Goal: Responses from non-members are refused with `StepPeerNotFound`, their term ignored.
     let mut node = leader(|_| {});
     for kind in [
         MessageType::MsgAppResp,
@@ -300,6 +312,7 @@ fn step_of_a_response_from_a_stranger() {
 
 #[test]
 fn forget_leader_with_lease_based_reads() {
+    // Goal: With lease reads a follower refuses to forget its leader and keeps it.
     let lease = |c: &mut Config| {
         c.check_quorum = true;
         c.read_only_option = ReadOnlyOption::LeaseBased;
@@ -317,6 +330,7 @@ fn forget_leader_with_lease_based_reads() {
 
 #[test]
 fn read_index_without_a_leader() {
+    // Goal: Reads without a known leader fail, whether asked locally or forwarded.
     let mut node = follower(|_| {});
     fails_without_change(&mut node, &dropped(DropReason::NoLeader), |n| {
         n.read_index(Bytes::from_static(b"r"))
@@ -337,6 +351,7 @@ fn read_index_without_a_leader() {
 
 #[test]
 fn transfer_leader_without_a_leader() {
+    // Goal: A transfer request at a follower without a leader cannot be forwarded.
     let mut node = follower(|_| {});
     fails_without_change(&mut node, &dropped(DropReason::NoLeader), |n| {
         n.transfer_leader(2)

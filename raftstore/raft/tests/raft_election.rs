@@ -465,6 +465,7 @@ fn candidate_counts_its_own_vote_only_once_durable() {
 #[test]
 #[should_panic(expected = "follower -> leader")]
 fn follower_cannot_become_leader_directly() {
+    // Goal: Skipping the candidacy is a programmer error and panics.
     let mut r = new_node(1, &[1, 2, 3]);
     r.become_leader();
 }
@@ -472,6 +473,7 @@ fn follower_cannot_become_leader_directly() {
 #[test]
 #[should_panic(expected = "leader -> candidate")]
 fn leader_cannot_become_candidate() {
+    // Goal: A leader never campaigns; asking it to become candidate panics.
     let mut r = new_node(1, &[1, 2, 3]);
     make_leader(&mut r);
     r.become_candidate();
@@ -480,6 +482,7 @@ fn leader_cannot_become_candidate() {
 #[test]
 #[should_panic(expected = "leader -> pre-candidate")]
 fn leader_cannot_become_pre_candidate() {
+    // Goal: A leader never pre-campaigns; asking it to become pre-candidate panics.
     let mut r = new_node(1, &[1, 2, 3]);
     make_leader(&mut r);
     r.become_pre_candidate();

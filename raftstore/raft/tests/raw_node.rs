@@ -346,6 +346,7 @@ fn sync_ready_carries_follower_acknowledgements_to_send_after_persisting() {
 #[test]
 #[should_panic(expected = "ready() called twice without advance()")]
 fn sync_ready_twice_without_advance_panics() {
+    // Goal: Taking a second Ready before acknowledging the first is a programmer error.
     let mut node = raw_node(&config(1, ELECTION, HEARTBEAT), &storage_with_voters(&[1]));
     node.campaign().unwrap();
     let _ = node.ready();
@@ -718,6 +719,7 @@ fn async_stale_append_response_does_not_mark_replaced_entries_stable() {
 #[test]
 #[should_panic(expected = "advance() is not used with async storage writes")]
 fn advance_in_async_mode_panics() {
+    // Goal: With async storage writes progress comes from storage responses; `advance` panics.
     let mut node = raw_node(&async_config(1), &storage_with_voters(&[1]));
     node.advance();
 }
