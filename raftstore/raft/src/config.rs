@@ -36,7 +36,7 @@ pub struct Config {
     /// 0 means one entry per message.
     pub max_size_per_msg: u64,
     /// The most bytes of committed entries being applied at once (across unacknowledged
-    /// applies); 0 means `max_size_per_msg`.
+    /// applies); 0 means `max_size_per_msg` (one entry at a time if that is 0 too).
     pub max_committed_size_per_ready: u64,
     /// The most bytes of uncommitted entry payloads a leader accepts before it drops proposals;
     /// 0 means no limit.
@@ -232,5 +232,14 @@ mod tests {
         assert_eq!(cfg.uncommitted_size_limit(), 5);
         assert_eq!(cfg.committed_size_limit(), 7);
         assert_eq!(cfg.inflight_bytes_limit(), 1 << 21);
+        let cfg = Config {
+            max_size_per_msg: 0,
+            ..Config::new(1)
+        };
+        assert_eq!(
+            cfg.committed_size_limit(),
+            1,
+            "one entry at a time, never 0 bytes"
+        );
     }
 }
