@@ -1,0 +1,327 @@
+//! What a seed does: its settings (cluster shape, storage modes, Raft options, network faults)
+//! and the mix of actions its steps draw from.
+//!
+//! Settings and weights are drawn per seed ("swarm testing", as tigerbeetle's VOPR does): one
+//! seed crashes nodes often and never partitions, another partitions constantly and reads a lot.
+//! A mix that is uniform across seeds would make every seed average and rare interleavings rarer.
+
+use raft::ReadOnlyOption;
+use raft::raftpb::{
+    ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState,
+};
+
+use crate::network::NetworkOptions;
+use crate::rng::SimRng;
+
+/// One kind of step. The simulator picks the node (or link) when it performs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Every running node ticks once; virtual time advances by one tick.
+    TickAll,
+    /// One node ticks alone (clock skew; never with lease reads, which assume bounded skew).
+    TickOne,
+    /// Up to four deliverable messages are delivered (or dropped).
+    Deliver,
+    /// A node handles its `Ready`.
+    Ready,
+    /// An append thread persists its next `MsgStorageAppend`.
+    AppendThread,
+    /// An apply thread applies its next `MsgStorageApply`.
+    ApplyThread,
+    /// A client proposes a write.
+    Propose,
+    /// A client starts a read.
+    Read,
+    /// A configuration change is proposed.
+    ConfChange,
+    /// A leadership transfer is requested.
+    Transfer,
+    /// A node snapshots its state machine and compacts its log.
+    Compact,
+    /// A node crashes.
+    Crash,
+    /// A crashed node restarts.
+    Restart,
+    /// Some links are blocked.
+    Partition,
+    /// Every partition heals.
+    Heal,
+    /// A node campaigns at once.
+    Campaign,
+    /// A follower forgets its leader.
+    ForgetLeader,
+}
+
+impl Action {
+    /// Every action, in the order of [`SimOptions::weights`].
+    pub const ALL: [Action; 17] = [
+        Action::TickAll,
+        Action::TickOne,
+        Action::Deliver,
+        Action::Ready,
+        Action::AppendThread,
+        Action::ApplyThread,
+        Action::Propose,
+        Action::Read,
+        Action::ConfChange,
+        Action::Transfer,
+        Action::Compact,
+        Action::Crash,
+        Action::Restart,
+        Action::Partition,
+        Action::Heal,
+        Action::Campaign,
+        Action::ForgetLeader,
+    ];
+}
+
+/// Everything drawn once per seed.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// Nodes in the universe, ids `1..=node_count`.
+    pub node_count: usize,
+    /// Nodes `1..=initial_voters` start as voters.
+    pub initial_voters: usize,
+    /// The next `initial_learners` nodes start as learners; the rest start empty.
+    pub initial_learners: usize,
+    /// Per node: whether it uses asynchronous storage writes.
+    pub async_storage: Vec<bool>,
+    /// Raft's PreVote.
+    pub pre_vote: bool,
+    /// Raft's CheckQuorum.
+    pub check_quorum: bool,
+    /// Lease-based reads (only with CheckQuorum).
+    pub lease_reads: bool,
+    /// Raft's election timeout, in ticks.
+    pub election_tick: usize,
+    /// Raft's heartbeat interval, in ticks.
+    pub heartbeat_tick: usize,
+    /// Raft's `max_size_per_msg`.
+    pub max_size_per_msg: u64,
+    /// Raft's `max_inflight_msgs`.
+    pub max_inflight_msgs: usize,
+    /// Raft's `max_committed_size_per_ready`.
+    pub max_committed_size_per_ready: u64,
+    /// Raft's `max_uncommitted_entries_size`.
+    pub max_uncommitted_entries_size: u64,
+    /// Raft's `step_down_on_removal`.
+    pub step_down_on_removal: bool,
+    /// Whether applications persist their state machine on every apply.
+    pub state_machine_durable: bool,
+    /// The chance that a node crashes right after it made a new vote durable.
+    pub crash_after_vote_rate: f64,
+    /// Network faults.
+    pub net: NetworkOptions,
+    /// The weight of each action of [`Action::ALL`].
+    pub weights: [u32; 17],
+}
+
+impl SimOptions {
+    /// Draws a seed's settings.
+    pub fn random(rng: &mut SimRng) -> SimOptions {
+        let node_count = rng.between(3, 7) as usize;
+        let initial_voters = if rng.chance(0.7) {
+            node_count
+        } else {
+            rng.between(1, node_count as u64) as usize
+        };
+        let initial_learners = rng.between(0, (node_count - initial_voters) as u64) as usize;
+        let mode = rng.between(0, 2);
+        let async_storage = (0..node_count)
+            .map(|_| match mode {
+                0 => false,
+                1 => true,
+                _ => rng.chance(0.5),
+            })
+            .collect();
+        let check_quorum = rng.chance(0.5);
+        let lease_reads = check_quorum && rng.chance(0.4);
+        let election_tick = rng.between(4, 15) as usize;
+        let heartbeat_tick = rng.between(1, (election_tick as u64 / 3).max(1)) as usize;
+        let max_size_per_msg = rng.pick(&[0, 64, 256, 4096, 1 << 20]);
+        SimOptions {
+            node_count,
+            initial_voters,
+            initial_learners,
+            async_storage,
+            pre_vote: rng.chance(0.5),
+            check_quorum,
+            lease_reads,
+            election_tick,
+            heartbeat_tick,
+            max_size_per_msg,
+            max_inflight_msgs: rng.pick(&[1, 2, 4, 256]) as usize,
+            max_committed_size_per_ready: rng.pick(&[0, 32, 1024]),
+            max_uncommitted_entries_size: rng.pick(&[0, 0, 256, 4096]),
+            step_down_on_removal: rng.chance(0.8),
+            state_machine_durable: rng.chance(0.5),
+            crash_after_vote_rate: rng.pick(&[0.0, 0.0, 0.1, 0.3]),
+            net: random_network(rng),
+            weights: random_weights(rng, lease_reads),
+        }
+    }
+
+    /// The Raft configuration of node `id` (the simulator sets `applied` and `seed`).
+    pub fn raft_config(&self, id: u64) -> raft::Config {
+        raft::Config {
+            election_tick: self.election_tick,
+            heartbeat_tick: self.heartbeat_tick,
+            async_storage_writes: self.async_storage[(id - 1) as usize],
+            max_size_per_msg: self.max_size_per_msg,
+            max_committed_size_per_ready: self.max_committed_size_per_ready,
+            max_uncommitted_entries_size: self.max_uncommitted_entries_size,
+            max_inflight_msgs: self.max_inflight_msgs,
+            check_quorum: self.check_quorum,
+            pre_vote: self.pre_vote,
+            read_only_option: if self.lease_reads {
+                ReadOnlyOption::LeaseBased
+            } else {
+                ReadOnlyOption::Safe
+            },
+            step_down_on_removal: self.step_down_on_removal,
+            ..raft::Config::new(id)
+        }
+    }
+
+    /// A one-line summary for reports.
+    pub fn summary(&self) -> String {
+        let modes: String =
+            self.async_storage.iter().map(|&a| if a { 'a' } else { 's' }).collect();
+        format!(
+            "{} nodes ({} voters, {} learners), storage {modes}, pre_vote {}, check_quorum {}, \
+             reads {}, election {} heartbeat {}, msg {}B inflight {} apply {}B uncommitted {}B, \
+             step_down_on_removal {}, durable sm {}, crash after vote {}, net {:?}, weights {:?}",
+            self.node_count,
+            self.initial_voters,
+            self.initial_learners,
+            self.pre_vote,
+            self.check_quorum,
+            if self.lease_reads { "lease" } else { "safe" },
+            self.election_tick,
+            self.heartbeat_tick,
+            self.max_size_per_msg,
+            self.max_inflight_msgs,
+            self.max_committed_size_per_ready,
+            self.max_uncommitted_entries_size,
+            self.step_down_on_removal,
+            self.state_machine_durable,
+            self.crash_after_vote_rate,
+            self.net,
+            self.weights,
+        )
+    }
+}
+
+fn random_network(rng: &mut SimRng) -> NetworkOptions {
+    NetworkOptions {
+        drop_rate: rng.pick(&[0.0, 0.01, 0.05, 0.2]),
+        duplicate_rate: rng.pick(&[0.0, 0.01, 0.05, 0.1]),
+        delay_rate: rng.pick(&[0.0, 0.05, 0.2, 0.5]),
+        delay_ticks_max: rng.between(1, 20),
+        reorder: rng.chance(0.5),
+        in_flight_max: 512,
+    }
+}
+
+/// Weights per action: the steady work (ticks, deliveries, readies, storage threads) always
+/// has weight; each group of disturbances (crashes, partitions, leadership churn, membership,
+/// client load) is switched on or off and scaled per seed.
+fn random_weights(rng: &mut SimRng, lease_reads: bool) -> [u32; 17] {
+    let mut level = |off: f64| -> u32 {
+        if rng.chance(off) { 0 } else { rng.pick(&[1, 2, 4, 8]) }
+    };
+    let (crashes, partitions, churn, members, clients, skew) =
+        (level(0.3), level(0.3), level(0.4), level(0.3), level(0.05), level(0.6));
+    let skew = if lease_reads { 0 } else { skew };
+    let mut w = |lo: u64, hi: u64, scale: u32| -> u32 { rng.between(lo, hi) as u32 * scale };
+    [
+        w(100, 300, 1),           // TickAll
+        w(3, 10, skew),           // TickOne
+        w(300, 600, 1),           // Deliver
+        w(200, 400, 1),           // Ready
+        w(100, 300, 1),           // AppendThread
+        w(100, 300, 1),           // ApplyThread
+        w(10, 40, clients),       // Propose
+        w(3, 20, clients),        // Read
+        w(1, 5, members),         // ConfChange
+        w(1, 5, churn),           // Transfer
+        w(1, 10, clients.max(1)), // Compact
+        w(1, 5, crashes),         // Crash
+        w(20, 60, crashes.min(1)) + 10, // Restart
+        w(1, 5, partitions),      // Partition
+        w(1, 3, partitions),      // Heal
+        w(1, 5, churn),           // Campaign
+        w(1, 2, churn),           // ForgetLeader
+    ]
+}
+
+/// A configuration change in one of the formats the core takes.
+#[derive(Clone, Debug)]
+pub enum ConfChangeProposal {
+    /// A single change in the original format.
+    V1(ConfChange),
+    /// A v2 change: simple, joint (automatic or explicit leave), or leaving a joint state.
+    V2(ConfChangeV2),
+}
+
+/// Draws a configuration change that the current configuration `cs` of a universe of `n`
+/// nodes can take, keeping at least three voters (fewer only rarely), so that a working
+/// majority usually stays reachable. In a joint configuration it proposes to leave it.
+pub fn random_conf_change(cs: &ConfState, n: u64, rng: &mut SimRng) -> ConfChangeProposal {
+    if !cs.voters_outgoing.is_empty() {
+        return ConfChangeProposal::V2(ConfChangeV2::default());
+    }
+    let min_voters = if rng.chance(0.05) { 1 } else { n.min(3) as usize };
+    let mut voters = cs.voters.clone();
+    let mut learners = cs.learners.clone();
+    let mut ids: Vec<u64> = (1..=n).collect();
+    rng.shuffle(&mut ids);
+    let count = if rng.chance(0.35) { rng.between(2, 3) } else { 1 };
+    let mut changes = Vec::new();
+    for id in ids {
+        if changes.len() as u64 >= count {
+            break;
+        }
+        let change = if voters.contains(&id) {
+            if voters.len() <= min_voters {
+                continue;
+            }
+            voters.retain(|&v| v != id);
+            if rng.chance(0.5) {
+                learners.push(id);
+                ConfChangeType::AddLearnerNode
+            } else {
+                ConfChangeType::RemoveNode
+            }
+        } else if learners.contains(&id) {
+            learners.retain(|&l| l != id);
+            if rng.chance(0.7) {
+                voters.push(id);
+                ConfChangeType::AddNode
+            } else {
+                ConfChangeType::RemoveNode
+            }
+        } else if rng.chance(0.6) {
+            voters.push(id);
+            ConfChangeType::AddNode
+        } else {
+            learners.push(id);
+            ConfChangeType::AddLearnerNode
+        };
+        changes.push(ConfChangeSingle::new(change, id));
+    }
+    if changes.len() == 1 && rng.chance(0.4) {
+        return ConfChangeProposal::V1(ConfChange {
+            change_type: changes[0].change_type,
+            node_id: changes[0].node_id,
+            ..ConfChange::default()
+        });
+    }
+    let transition = rng.pick(&[
+        ConfChangeTransition::Auto,
+        ConfChangeTransition::Auto,
+        ConfChangeTransition::Implicit,
+        ConfChangeTransition::Explicit,
+    ]);
+    ConfChangeProposal::V2(ConfChangeV2 { transition: transition as i32, changes, ..ConfChangeV2::default() })
+}
