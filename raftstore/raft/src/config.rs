@@ -92,13 +92,19 @@ impl Default for Config {
 impl Config {
     /// A default configuration for node `id`.
     pub fn new(id: u64) -> Config {
-        Config { id, ..Config::default() }
+        Config {
+            id,
+            ..Config::default()
+        }
     }
 
     /// Checks every field and returns the first one that is unusable, by name.
     pub fn validate(&self) -> Result<()> {
         let invalid = |field: &'static str, reason: &str| {
-            Err(Error::ConfigInvalid { field, reason: reason.to_string() })
+            Err(Error::ConfigInvalid {
+                field,
+                reason: reason.to_string(),
+            })
         };
         if self.id == 0 {
             return invalid("id", "0 is reserved for \"no node\"");
@@ -116,7 +122,10 @@ impl Config {
             return invalid("max_inflight_msgs", "must be greater than 0");
         }
         if self.max_inflight_bytes != 0 && self.max_inflight_bytes < self.max_size_per_msg {
-            return invalid("max_inflight_bytes", "must be 0 (no limit) or >= max_size_per_msg");
+            return invalid(
+                "max_inflight_bytes",
+                "must be 0 (no limit) or >= max_size_per_msg",
+            );
         }
         if self.read_only_option == ReadOnlyOption::LeaseBased && !self.check_quorum {
             return invalid("read_only_option", "lease-based reads require check_quorum");
@@ -133,13 +142,15 @@ impl Config {
         }
     }
 
-    /// `max_committed_size_per_ready` with 0 read as `max_size_per_msg`.
+    /// `max_committed_size_per_ready` with 0 read as `max_size_per_msg`; at least 1, which
+    /// means one entry at a time.
     pub(crate) fn committed_size_limit(&self) -> u64 {
-        if self.max_committed_size_per_ready == 0 {
+        let limit = if self.max_committed_size_per_ready == 0 {
             self.max_size_per_msg
         } else {
             self.max_committed_size_per_ready
-        }
+        };
+        limit.max(1)
     }
 
     /// `max_inflight_bytes` with 0 read as no limit.
@@ -173,13 +184,36 @@ mod tests {
         assert_eq!(field_of(&Config::default()), "id");
         assert_eq!(field_of(&Config::new(LOCAL_APPEND_THREAD)), "id");
         assert_eq!(field_of(&Config::new(LOCAL_APPLY_THREAD)), "id");
-        assert_eq!(field_of(&Config { heartbeat_tick: 0, ..Config::new(1) }), "heartbeat_tick");
-        let cfg = Config { election_tick: 2, heartbeat_tick: 2, ..Config::new(1) };
+        assert_eq!(
+            field_of(&Config {
+                heartbeat_tick: 0,
+                ..Config::new(1)
+            }),
+            "heartbeat_tick"
+        );
+        let cfg = Config {
+            election_tick: 2,
+            heartbeat_tick: 2,
+            ..Config::new(1)
+        };
         assert_eq!(field_of(&cfg), "election_tick");
-        assert_eq!(field_of(&Config { max_inflight_msgs: 0, ..Config::new(1) }), "max_inflight_msgs");
-        let cfg = Config { max_inflight_bytes: 10, max_size_per_msg: 100, ..Config::new(1) };
+        assert_eq!(
+            field_of(&Config {
+                max_inflight_msgs: 0,
+                ..Config::new(1)
+            }),
+            "max_inflight_msgs"
+        );
+        let cfg = Config {
+            max_inflight_bytes: 10,
+            max_size_per_msg: 100,
+            ..Config::new(1)
+        };
         assert_eq!(field_of(&cfg), "max_inflight_bytes");
-        let cfg = Config { read_only_option: ReadOnlyOption::LeaseBased, ..Config::new(1) };
+        let cfg = Config {
+            read_only_option: ReadOnlyOption::LeaseBased,
+            ..Config::new(1)
+        };
         assert_eq!(field_of(&cfg), "read_only_option");
     }
 

@@ -9,9 +9,9 @@
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | [`raw_node`] | [`RawNode`] and [`Ready`]: the application's interface, both storage contracts |
+//! | [`raw_node`] | [`RawNode`] and [`Ready`]: the application interface, both storage contracts |
 //! | [`raft`] | [`Raft`]: roles, terms, elections, replication, reads, membership |
-//! | [`raft_log`], [`log_unstable`] | the log: durable part in [`Storage`], unstable tail in memory |
+//! | [`raft_log`], [`log_unstable`] | the log: durable in [`Storage`], unstable tail in memory |
 //! | [`storage`] | the [`Storage`] trait and [`MemStorage`] |
 //! | [`tracker`] | per-peer progress (probe / replicate / snapshot), inflight windows, votes |
 //! | [`quorum`] | majority and joint quorum arithmetic |
@@ -20,8 +20,8 @@
 //! | [`raftpb`] | the prost message types, mirroring etcd's `raftpb` |
 //! | [`config`], [`errors`], [`status`] | parameters, typed errors, status snapshots |
 
-pub mod config;
 pub mod confchange;
+pub mod config;
 pub mod errors;
 pub mod log_unstable;
 pub mod quorum;

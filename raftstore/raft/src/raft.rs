@@ -19,12 +19,12 @@ mod replication;
 use std::fmt;
 
 use bytes::Bytes;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use tracing::{debug, info};
 
-use crate::config::{Config, LOCAL_APPEND_THREAD, LOCAL_APPLY_THREAD};
 use crate::confchange;
+use crate::config::{Config, LOCAL_APPEND_THREAD, LOCAL_APPLY_THREAD};
 use crate::errors::{Error, Result};
 use crate::quorum::VoteResult;
 use crate::raft_log::RaftLog;
@@ -43,7 +43,7 @@ pub enum StateRole {
     Candidate,
     /// Leads the group.
     Leader,
-    /// Asks whether it could win an election before disturbing anyone's term (PreVote).
+    /// Asks whether it could win an election before disturbing anyone's term (`PreVote`).
     PreCandidate,
 }
 
@@ -195,8 +195,10 @@ impl<S: Storage> Raft<S> {
             step_down_on_removal: cfg.step_down_on_removal,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
         };
-        let changer =
-            confchange::Changer { tracker: &r.prs, last_index: r.raft_log.last_index() };
+        let changer = confchange::Changer {
+            tracker: &r.prs,
+            last_index: r.raft_log.last_index(),
+        };
         let (config, progress) = confchange::restore(changer, &initial.conf_state)?;
         r.switch_to_config(config, progress);
         if !initial.hard_state.is_empty() {
@@ -220,12 +222,19 @@ impl<S: Storage> Raft<S> {
 
     /// The volatile state: leader and role.
     pub fn soft_state(&self) -> SoftState {
-        SoftState { leader_id: self.leader_id, raft_state: self.state }
+        SoftState {
+            leader_id: self.leader_id,
+            raft_state: self.state,
+        }
     }
 
     /// The state that must be durable: term, vote and commit index.
     pub fn hard_state(&self) -> HardState {
-        HardState { term: self.term, vote: self.vote, commit: self.raft_log.committed }
+        HardState {
+            term: self.term,
+            vote: self.vote,
+            commit: self.raft_log.committed,
+        }
     }
 
     /// The election timeout in ticks.
@@ -276,7 +285,10 @@ impl<S: Storage> Raft<S> {
         self.election_elapsed += 1;
         if self.promotable() && self.past_election_timeout() {
             self.election_elapsed = 0;
-            let hup = Message { from: self.id, ..Message::of_type(MessageType::MsgHup) };
+            let hup = Message {
+                from: self.id,
+                ..Message::of_type(MessageType::MsgHup)
+            };
             let _ = self.step(hup);
         }
     }
@@ -287,7 +299,10 @@ impl<S: Storage> Raft<S> {
         if self.election_elapsed >= self.election_timeout {
             self.election_elapsed = 0;
             if self.check_quorum {
-                let check = Message { from: self.id, ..Message::of_type(MessageType::MsgCheckQuorum) };
+                let check = Message {
+                    from: self.id,
+                    ..Message::of_type(MessageType::MsgCheckQuorum)
+                };
                 let _ = self.step(check);
             }
             // A transfer that did not finish within an election timeout is abandoned and the
@@ -301,7 +316,10 @@ impl<S: Storage> Raft<S> {
         }
         if self.heartbeat_elapsed >= self.heartbeat_timeout {
             self.heartbeat_elapsed = 0;
-            let beat = Message { from: self.id, ..Message::of_type(MessageType::MsgBeat) };
+            let beat = Message {
+                from: self.id,
+                ..Message::of_type(MessageType::MsgBeat)
+            };
             let _ = self.step(beat);
         }
     }
@@ -364,7 +382,11 @@ impl<S: Storage> Raft<S> {
     /// # Panics
     /// If called on a leader (a programmer error).
     pub fn become_candidate(&mut self) {
-        assert_ne!(self.state, StateRole::Leader, "invalid transition [leader -> candidate]");
+        assert_ne!(
+            self.state,
+            StateRole::Leader,
+            "invalid transition [leader -> candidate]"
+        );
         self.reset(self.term + 1);
         self.vote = self.id;
         self.state = StateRole::Candidate;
@@ -377,7 +399,11 @@ impl<S: Storage> Raft<S> {
     /// # Panics
     /// If called on a leader (a programmer error).
     pub fn become_pre_candidate(&mut self) {
-        assert_ne!(self.state, StateRole::Leader, "invalid transition [leader -> pre-candidate]");
+        assert_ne!(
+            self.state,
+            StateRole::Leader,
+            "invalid transition [leader -> pre-candidate]"
+        );
         self.prs.reset_votes();
         self.leader_id = 0;
         self.state = StateRole::PreCandidate;
@@ -390,12 +416,19 @@ impl<S: Storage> Raft<S> {
     /// # Panics
     /// If called on a follower (a programmer error).
     pub fn become_leader(&mut self) {
-        assert_ne!(self.state, StateRole::Follower, "invalid transition [follower -> leader]");
+        assert_ne!(
+            self.state,
+            StateRole::Follower,
+            "invalid transition [follower -> leader]"
+        );
         self.reset(self.term);
         self.leader_id = self.id;
         self.state = StateRole::Leader;
         let self_id = self.id;
-        let pr = self.prs.get_mut(self_id).expect("invariant: a leader has its own progress");
+        let pr = self
+            .prs
+            .get_mut(self_id)
+            .expect("invariant: a leader has its own progress");
         pr.become_replicate();
         pr.recent_active = true;
         // Changes already in the log may be unapplied; refuse new ones until all is applied.
@@ -445,7 +478,10 @@ impl<S: Storage> Raft<S> {
             // everything unstable to be persisted (thesis 3.8).
             self.msgs_after_append.push(m);
         } else {
-            assert_ne!(m.to, self.id, "message must not be addressed to self: {kind:?}");
+            assert_ne!(
+                m.to, self.id,
+                "message must not be addressed to self: {kind:?}"
+            );
             self.msgs.push(m);
         }
     }
@@ -464,8 +500,11 @@ impl<S: Storage> Raft<S> {
         }
         match m.kind() {
             MessageType::MsgHup => {
-                let kind =
-                    if self.pre_vote { CampaignType::PreElection } else { CampaignType::Election };
+                let kind = if self.pre_vote {
+                    CampaignType::PreElection
+                } else {
+                    CampaignType::Election
+                };
                 self.hup(kind);
             }
             MessageType::MsgStorageAppendResp => self.on_storage_append_resp(&m),
@@ -540,7 +579,10 @@ impl<S: Storage> Raft<S> {
         {
             // A stale leader (or this node after a partition raised its term) would otherwise
             // never learn the new term: answer so the stale side catches up.
-            self.send(Message { to: m.from, ..Message::of_type(MessageType::MsgAppResp) });
+            self.send(Message {
+                to: m.from,
+                ..Message::of_type(MessageType::MsgAppResp)
+            });
         } else if kind == MessageType::MsgPreVote {
             // A node stuck at a lower term must learn the higher one, or PreVote deadlocks
             // (etcd#8243).
@@ -581,7 +623,11 @@ impl<S: Storage> Raft<S> {
     fn on_storage_apply_resp(&mut self, m: &Message) {
         let Some(last) = m.entries.last() else { return };
         let size: u64 = m.entries.iter().map(crate::raftpb::Entry::size).sum();
-        let payload: u64 = m.entries.iter().map(crate::raftpb::Entry::payload_size).sum();
+        let payload: u64 = m
+            .entries
+            .iter()
+            .map(crate::raftpb::Entry::payload_size)
+            .sum();
         self.applied_to(last.index, size);
         self.reduce_uncommitted_size(payload);
     }
@@ -623,7 +669,11 @@ impl<S: Storage> Raft<S> {
             );
             return;
         }
-        info!(raft_id = self.id, term = self.term, "starting a new election");
+        info!(
+            raft_id = self.id,
+            term = self.term,
+            "starting a new election"
+        );
         self.campaign(kind);
     }
 
@@ -634,7 +684,9 @@ impl<S: Storage> Raft<S> {
         while lo < hi {
             let page = match self.raft_log.slice(lo, hi, self.raft_log.max_applying_size) {
                 Ok(page) => page,
-                Err(err) => crate::fatal!(self, "cannot read unapplied entries [{lo}, {hi}): {err}"),
+                Err(err) => {
+                    crate::fatal!(self, "cannot read unapplied entries [{lo}, {hi}): {err}")
+                }
             };
             if page.is_empty() {
                 break;
@@ -662,7 +714,11 @@ impl<S: Storage> Raft<S> {
         for id in self.prs.voter_ids() {
             if id == self.id {
                 // The own vote counts once it is durable, like every other vote.
-                self.send(Message { to: id, term, ..Message::of_type(resp_type) });
+                self.send(Message {
+                    to: id,
+                    term,
+                    ..Message::of_type(resp_type)
+                });
                 continue;
             }
             info!(
@@ -692,7 +748,8 @@ impl<S: Storage> Raft<S> {
 
     /// Records a vote and returns the tally.
     fn poll(&mut self, from: u64, kind: MessageType, granted: bool) -> VoteResult {
-        info!(raft_id = self.id, term = self.term, from, granted, msg_type = ?kind, "received vote");
+        let term = self.term;
+        info!(raft_id = self.id, term, from, granted, msg_type = ?kind, "received vote");
         self.prs.record_vote(from, granted);
         let (granted, rejected, result) = self.prs.tally_votes();
         info!(raft_id = self.id, granted, rejected, msg_type = ?kind, "vote tally");
@@ -718,7 +775,11 @@ impl<S: Storage> Raft<S> {
             );
             // Answer with the request's term: a pre-vote is for a future term, and a stale
             // local term would make the candidate ignore the answer.
-            self.send(Message { to: m.from, term: m.term, ..Message::of_type(vote_resp_msg_type(kind)) });
+            self.send(Message {
+                to: m.from,
+                term: m.term,
+                ..Message::of_type(vote_resp_msg_type(kind))
+            });
             if kind == MessageType::MsgVote {
                 self.election_elapsed = 0;
                 self.vote = m.from;

@@ -128,10 +128,14 @@ impl<S: Storage> RawNode<S> {
     /// configuration-change entry per peer at term 1, which the first `Ready` persists.
     pub fn bootstrap(&mut self, peers: &[u64]) -> Result<()> {
         if peers.is_empty() {
-            return Err(Error::RequestRefused { reason: "bootstrap needs at least one peer".into() });
+            return Err(Error::RequestRefused {
+                reason: "bootstrap needs at least one peer".into(),
+            });
         }
         if self.raft.raft_log.last_index() != 0 {
-            return Err(Error::RequestRefused { reason: "cannot bootstrap a non-empty log".into() });
+            return Err(Error::RequestRefused {
+                reason: "cannot bootstrap a non-empty log".into(),
+            });
         }
         // Nothing is persisted yet: the first Ready must carry the hard state.
         self.prev_hard_state = HardState::default();
@@ -145,7 +149,11 @@ impl<S: Storage> RawNode<S> {
                     node_id: id,
                     ..ConfChange::default()
                 };
-                Entry { term: 1, index: i as u64 + 1, ..cc.to_entry() }
+                Entry {
+                    term: 1,
+                    index: i as u64 + 1,
+                    ..cc.to_entry()
+                }
             })
             .collect();
         self.raft.raft_log.append(&entries);
@@ -184,7 +192,10 @@ impl<S: Storage> RawNode<S> {
     pub fn propose(&mut self, data: Bytes) -> Result<()> {
         let m = Message {
             from: self.raft.id,
-            entries: vec![Entry { data, ..Entry::default() }],
+            entries: vec![Entry {
+                data,
+                ..Entry::default()
+            }],
             ..Message::of_type(MessageType::MsgProp)
         };
         self.raft.step(m)
@@ -192,11 +203,21 @@ impl<S: Storage> RawNode<S> {
 
     /// Proposes several entries in one message (they are appended together or not at all).
     pub fn propose_batch(&mut self, data: impl IntoIterator<Item = Bytes>) -> Result<()> {
-        let entries: Vec<Entry> = data.into_iter().map(|data| Entry { data, ..Entry::default() }).collect();
+        let entries: Vec<Entry> = data
+            .into_iter()
+            .map(|data| Entry {
+                data,
+                ..Entry::default()
+            })
+            .collect();
         if entries.is_empty() {
             return Ok(());
         }
-        let m = Message { from: self.raft.id, entries, ..Message::of_type(MessageType::MsgProp) };
+        let m = Message {
+            from: self.raft.id,
+            entries,
+            ..Message::of_type(MessageType::MsgProp)
+        };
         self.raft.step(m)
     }
 
@@ -229,7 +250,9 @@ impl<S: Storage> RawNode<S> {
         if is_local_msg(kind) && !is_local_msg_target(m.from) {
             return Err(Error::StepLocalMsg);
         }
-        if is_response_msg(kind) && !is_local_msg_target(m.from) && self.raft.prs.get(m.from).is_none()
+        if is_response_msg(kind)
+            && !is_local_msg_target(m.from)
+            && self.raft.prs.get(m.from).is_none()
         {
             return Err(Error::StepPeerNotFound);
         }
@@ -242,10 +265,15 @@ impl<S: Storage> RawNode<S> {
     /// `ProposalDropped` when no leader is known; the caller retries later.
     pub fn read_index(&mut self, ctx: Bytes) -> Result<()> {
         if self.raft.state != StateRole::Leader && self.raft.leader_id == 0 {
-            return Err(Error::ProposalDropped { reason: crate::DropReason::NoLeader });
+            return Err(Error::ProposalDropped {
+                reason: crate::DropReason::NoLeader,
+            });
         }
         let m = Message {
-            entries: vec![Entry { data: ctx, ..Entry::default() }],
+            entries: vec![Entry {
+                data: ctx,
+                ..Entry::default()
+            }],
             ..Message::of_type(MessageType::MsgReadIndex)
         };
         self.raft.step(m)
@@ -253,27 +281,38 @@ impl<S: Storage> RawNode<S> {
 
     /// Asks the leader to hand leadership to `transferee`.
     pub fn transfer_leader(&mut self, transferee: u64) -> Result<()> {
-        self.raft.step(Message { from: transferee, ..Message::of_type(MessageType::MsgTransferLeader) })
+        self.raft.step(Message {
+            from: transferee,
+            ..Message::of_type(MessageType::MsgTransferLeader)
+        })
     }
 
     /// A follower forgets its leader so it can grant votes before its election timeout
-    /// (needed under partial partitions with CheckQuorum and PreVote).
+    /// (needed under partial partitions with `CheckQuorum` and `PreVote`).
     ///
     /// # Errors
     /// `RequestRefused` with lease-based reads, where it would break the lease.
     pub fn forget_leader(&mut self) -> Result<()> {
-        self.raft.step(Message::of_type(MessageType::MsgForgetLeader))
+        self.raft
+            .step(Message::of_type(MessageType::MsgForgetLeader))
     }
 
     /// Reports that `id` could not be reached; its replication falls back to probing.
     pub fn report_unreachable(&mut self, id: u64) {
-        let _ = self.raft.step(Message { from: id, ..Message::of_type(MessageType::MsgUnreachable) });
+        let _ = self.raft.step(Message {
+            from: id,
+            ..Message::of_type(MessageType::MsgUnreachable)
+        });
     }
 
     /// Reports the outcome of a snapshot sent to `id`.
     pub fn report_snapshot(&mut self, id: u64, status: SnapshotStatus) {
         let reject = status == SnapshotStatus::Failure;
-        let _ = self.raft.step(Message { from: id, reject, ..Message::of_type(MessageType::MsgSnapStatus) });
+        let _ = self.raft.step(Message {
+            from: id,
+            reject,
+            ..Message::of_type(MessageType::MsgSnapStatus)
+        });
     }
 
     /// Whether [`RawNode::ready`] has anything to hand out.
@@ -290,7 +329,8 @@ impl<S: Storage> RawNode<S> {
             || !r.msgs.is_empty()
             || !r.msgs_after_append.is_empty()
             || r.raft_log.has_next_unstable_ents()
-            || r.raft_log.has_next_committed_ents(!self.async_storage_writes)
+            || r.raft_log
+                .has_next_committed_ents(!self.async_storage_writes)
             || !r.read_states.is_empty()
             || r.has_deferred()
     }
@@ -340,7 +380,13 @@ impl<S: Storage> RawNode<S> {
             }
         } else {
             let id = self.raft.id;
-            rd.messages.extend(self.raft.msgs_after_append.iter().filter(|m| m.to != id).cloned());
+            rd.messages.extend(
+                self.raft
+                    .msgs_after_append
+                    .iter()
+                    .filter(|m| m.to != id)
+                    .cloned(),
+            );
         }
         rd
     }
@@ -416,10 +462,18 @@ impl<S: Storage> RawNode<S> {
             self.prev_hard_state = hs;
         }
         if !self.async_storage_writes {
-            assert!(self.steps_on_advance.is_empty(), "ready() called twice without advance()");
+            assert!(
+                self.steps_on_advance.is_empty(),
+                "ready() called twice without advance()"
+            );
             let id = self.raft.id;
-            let own: Vec<Message> =
-                self.raft.msgs_after_append.iter().filter(|m| m.to == id).cloned().collect();
+            let own: Vec<Message> = self
+                .raft
+                .msgs_after_append
+                .iter()
+                .filter(|m| m.to == id)
+                .cloned()
+                .collect();
             self.steps_on_advance.extend(own);
             if let Some(resp) = self.storage_append_resp_msg(rd) {
                 self.steps_on_advance.push(resp);
@@ -437,7 +491,9 @@ impl<S: Storage> RawNode<S> {
         self.raft.raft_log.accept_unstable();
         if let Some(last) = rd.committed_entries.last() {
             let size: u64 = rd.committed_entries.iter().map(Entry::size).sum();
-            self.raft.raft_log.accept_applying(last.index, size, !self.async_storage_writes);
+            self.raft
+                .raft_log
+                .accept_applying(last.index, size, !self.async_storage_writes);
         }
     }
 
@@ -446,7 +502,10 @@ impl<S: Storage> RawNode<S> {
     /// # Panics
     /// In asynchronous mode, where progress is reported by the storage responses instead.
     pub fn advance(&mut self) {
-        assert!(!self.async_storage_writes, "advance() is not used with async storage writes");
+        assert!(
+            !self.async_storage_writes,
+            "advance() is not used with async storage writes"
+        );
         for m in std::mem::take(&mut self.steps_on_advance) {
             let _ = self.raft.step(m);
         }

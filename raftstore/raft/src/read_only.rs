@@ -27,7 +27,7 @@ pub enum ReadOnlyOption {
     /// A quorum acknowledges a heartbeat round sent after the request: always linearizable.
     #[default]
     Safe,
-    /// The leader answers at once, trusting its lease (requires CheckQuorum). Linearizable only
+    /// The leader answers at once, trusting its lease (requires `CheckQuorum`). Linearizable only
     /// while clocks drift less than the lease margin.
     LeaseBased,
 }
@@ -77,7 +77,11 @@ pub(crate) struct ConfirmedRead {
 impl ReadOnly {
     /// No rounds, reads answered per `option`.
     pub fn new(option: ReadOnlyOption) -> ReadOnly {
-        ReadOnly { option, rounds: VecDeque::new(), next_round_id: 1 }
+        ReadOnly {
+            option,
+            rounds: VecDeque::new(),
+            next_round_id: 1,
+        }
     }
 
     /// Adds a request to the open round, opening one if every round was already sent.
@@ -115,7 +119,11 @@ impl ReadOnly {
     /// The context of the newest sent round, which periodic heartbeats repeat so that a lost
     /// heartbeat does not strand the reads.
     pub fn last_pending_ctx(&self) -> Option<Bytes> {
-        self.rounds.iter().rev().find(|r| r.sent).map(|r| round_ctx(r.id))
+        self.rounds
+            .iter()
+            .rev()
+            .find(|r| r.sent)
+            .map(|r| round_ctx(r.id))
     }
 
     /// Records that `from` acknowledged the round named by `ctx` and returns every voter that
@@ -132,12 +140,21 @@ impl ReadOnly {
     /// Removes the round named by `ctx` and every older one (a quorum for a later round proves
     /// leadership for the earlier ones too) and returns their requests.
     pub(crate) fn advance(&mut self, ctx: &[u8]) -> Vec<ConfirmedRead> {
-        let Some(id) = parse_round_ctx(ctx) else { return Vec::new() };
+        let Some(id) = parse_round_ctx(ctx) else {
+            return Vec::new();
+        };
         let mut confirmed = Vec::new();
         while self.rounds.front().is_some_and(|r| r.id <= id && r.sent) {
-            let Some(round) = self.rounds.pop_front() else { break };
+            let Some(round) = self.rounds.pop_front() else {
+                break;
+            };
             let index = round.index;
-            confirmed.extend(round.requests.into_iter().map(|request| ConfirmedRead { request, index }));
+            confirmed.extend(
+                round
+                    .requests
+                    .into_iter()
+                    .map(|request| ConfirmedRead { request, index }),
+            );
         }
         confirmed
     }

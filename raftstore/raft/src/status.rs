@@ -46,10 +46,18 @@ pub struct Status {
 impl Status {
     pub(crate) fn of<S: Storage>(r: &Raft<S>) -> Status {
         let progress = if r.is_leader() {
-            r.prs.progress.iter().map(|(id, pr)| (id, pr.clone())).collect()
+            r.prs
+                .progress
+                .iter()
+                .map(|(id, pr)| (id, pr.clone()))
+                .collect()
         } else {
             Vec::new()
         };
-        Status { basic: BasicStatus::of(r), config: r.prs.config.clone(), progress }
+        Status {
+            basic: BasicStatus::of(r),
+            config: r.prs.config.clone(),
+            progress,
+        }
     }
 }

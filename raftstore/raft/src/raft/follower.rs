@@ -19,9 +19,17 @@ impl<S: Storage> Raft<S> {
             MessageType::MsgVoteResp
         };
         match m.kind() {
-            MessageType::MsgProp | MessageType::MsgReadIndex if m.from == 0 || m.from == self.id => {
-                info!(raft_id = self.id, term = self.term, "no leader; dropping request");
-                return Err(Error::ProposalDropped { reason: DropReason::NoLeader });
+            MessageType::MsgProp | MessageType::MsgReadIndex
+                if m.from == 0 || m.from == self.id =>
+            {
+                info!(
+                    raft_id = self.id,
+                    term = self.term,
+                    "no leader; dropping request"
+                );
+                return Err(Error::ProposalDropped {
+                    reason: DropReason::NoLeader,
+                });
             }
             MessageType::MsgApp => {
                 self.become_follower(m.term, m.from);
@@ -61,11 +69,19 @@ impl<S: Storage> Raft<S> {
         match m.kind() {
             MessageType::MsgProp => {
                 if self.leader_id == 0 {
-                    info!(raft_id = self.id, term = self.term, "no leader; dropping proposal");
-                    return Err(Error::ProposalDropped { reason: DropReason::NoLeader });
+                    info!(
+                        raft_id = self.id,
+                        term = self.term,
+                        "no leader; dropping proposal"
+                    );
+                    return Err(Error::ProposalDropped {
+                        reason: DropReason::NoLeader,
+                    });
                 }
                 if self.disable_proposal_forwarding {
-                    return Err(Error::ProposalDropped { reason: DropReason::ForwardingDisabled });
+                    return Err(Error::ProposalDropped {
+                        reason: DropReason::ForwardingDisabled,
+                    });
                 }
                 m.to = self.leader_id;
                 self.send(m);
@@ -88,18 +104,30 @@ impl<S: Storage> Raft<S> {
             MessageType::MsgTransferLeader => self.forward_to_leader(m, "leader transfer")?,
             MessageType::MsgForgetLeader => self.on_forget_leader()?,
             MessageType::MsgTimeoutNow => {
-                info!(raft_id = self.id, term = self.term, from = m.from, "campaigning on MsgTimeoutNow");
+                info!(
+                    raft_id = self.id,
+                    term = self.term,
+                    from = m.from,
+                    "campaigning on MsgTimeoutNow"
+                );
                 // A transfer never uses pre-vote: there is no partition to recover from.
                 self.hup(CampaignType::Transfer);
             }
             MessageType::MsgReadIndex => self.forward_to_leader(m, "read index")?,
             MessageType::MsgReadIndexResp => {
                 if m.entries.len() != 1 {
-                    debug!(raft_id = self.id, from = m.from, "malformed MsgReadIndexResp");
+                    debug!(
+                        raft_id = self.id,
+                        from = m.from,
+                        "malformed MsgReadIndexResp"
+                    );
                     return Ok(());
                 }
                 let request_ctx = m.entries[0].data.clone();
-                self.read_states.push(ReadState { index: m.index, request_ctx });
+                self.read_states.push(ReadState {
+                    index: m.index,
+                    request_ctx,
+                });
             }
             _ => {}
         }
@@ -108,8 +136,15 @@ impl<S: Storage> Raft<S> {
 
     fn forward_to_leader(&mut self, mut m: Message, what: &'static str) -> Result<()> {
         if self.leader_id == 0 {
-            info!(raft_id = self.id, term = self.term, what, "no leader; dropping");
-            return Err(Error::ProposalDropped { reason: DropReason::NoLeader });
+            info!(
+                raft_id = self.id,
+                term = self.term,
+                what,
+                "no leader; dropping"
+            );
+            return Err(Error::ProposalDropped {
+                reason: DropReason::NoLeader,
+            });
         }
         m.to = self.leader_id;
         self.send(m);
@@ -125,7 +160,12 @@ impl<S: Storage> Raft<S> {
             });
         }
         if self.leader_id != 0 {
-            info!(raft_id = self.id, term = self.term, leader = self.leader_id, "forgetting leader");
+            info!(
+                raft_id = self.id,
+                term = self.term,
+                leader = self.leader_id,
+                "forgetting leader"
+            );
             self.leader_id = 0;
         }
         Ok(())

@@ -46,7 +46,11 @@ impl<S: Storage> Raft<S> {
 
     fn on_check_quorum(&mut self) {
         if !self.prs.quorum_active() {
-            warn!(raft_id = self.id, term = self.term, "stepped down: quorum is not active");
+            warn!(
+                raft_id = self.id,
+                term = self.term,
+                "stepped down: quorum is not active"
+            );
             self.become_follower(self.term, 0);
         }
         // Everyone but this node must prove itself active again before the next check.
@@ -61,14 +65,24 @@ impl<S: Storage> Raft<S> {
     /// Appends a proposal. Nothing changes when it is refused.
     fn on_propose(&mut self, m: Message) -> Result<()> {
         if m.entries.is_empty() {
-            return Err(Error::RequestRefused { reason: "empty proposal".to_string() });
+            return Err(Error::RequestRefused {
+                reason: "empty proposal".to_string(),
+            });
         }
         if self.prs.get(self.id).is_none() {
-            return Err(Error::ProposalDropped { reason: DropReason::LeaderRemoved });
+            return Err(Error::ProposalDropped {
+                reason: DropReason::LeaderRemoved,
+            });
         }
         if self.lead_transferee != 0 {
-            debug!(raft_id = self.id, transferee = self.lead_transferee, "dropping proposal");
-            return Err(Error::ProposalDropped { reason: DropReason::TransferInProgress });
+            debug!(
+                raft_id = self.id,
+                transferee = self.lead_transferee,
+                "dropping proposal"
+            );
+            return Err(Error::ProposalDropped {
+                reason: DropReason::TransferInProgress,
+            });
         }
         let local = m.from == 0 || m.from == self.id;
         let mut entries = m.entries;
@@ -89,8 +103,13 @@ impl<S: Storage> Raft<S> {
             }
         }
         if !self.append_entries(entries) {
-            warn!(raft_id = self.id, "dropping proposal: uncommitted size limit");
-            return Err(Error::ProposalDropped { reason: DropReason::UncommittedSizeExceeded });
+            warn!(
+                raft_id = self.id,
+                "dropping proposal: uncommitted size limit"
+            );
+            return Err(Error::ProposalDropped {
+                reason: DropReason::UncommittedSizeExceeded,
+            });
         }
         self.pending_conf_index = pending_conf_index;
         self.pending_bcast_append = true;
@@ -98,17 +117,21 @@ impl<S: Storage> Raft<S> {
     }
 
     fn on_append_resp(&mut self, m: &Message) {
-        let Some(pr) = self.prs.get_mut(m.from) else { return };
+        let Some(pr) = self.prs.get_mut(m.from) else {
+            return;
+        };
         pr.recent_active = true;
         if m.reject {
             self.on_append_rejected(m);
             return;
         }
-        let Some(pr) = self.prs.get_mut(m.from) else { return };
+        let Some(pr) = self.prs.get_mut(m.from) else {
+            return;
+        };
         // A response can move a probing peer to replicate even without news (a heartbeat
         // response made the leader probe at the follower's last index).
         let updated = pr.maybe_update(m.index);
-        if !updated && !(pr.matched == m.index && pr.state == ProgressState::Probe) {
+        if !updated && (pr.matched != m.index || pr.state != ProgressState::Probe) {
             return;
         }
         let first_index = self.raft_log.first_index();
@@ -127,7 +150,10 @@ impl<S: Storage> Raft<S> {
             self.release_pending_read_index_messages();
             self.bcast_append();
         } else if m.from != self.id
-            && self.prs.get(m.from).is_some_and(|pr| pr.can_bump_commit(committed))
+            && self
+                .prs
+                .get(m.from)
+                .is_some_and(|pr| pr.can_bump_commit(committed))
         {
             self.send_append(m.from);
         }
@@ -137,9 +163,16 @@ impl<S: Storage> Raft<S> {
         }
         let last_index = self.raft_log.last_index();
         if m.from == self.lead_transferee
-            && self.prs.get(m.from).is_some_and(|pr| pr.matched == last_index)
+            && self
+                .prs
+                .get(m.from)
+                .is_some_and(|pr| pr.matched == last_index)
         {
-            info!(raft_id = self.id, to = m.from, "transferee caught up; sending MsgTimeoutNow");
+            info!(
+                raft_id = self.id,
+                to = m.from,
+                "transferee caught up; sending MsgTimeoutNow"
+            );
             self.send_timeout_now(m.from);
         }
     }
@@ -156,11 +189,15 @@ impl<S: Storage> Raft<S> {
         // The hint is where the follower's log may match. With its term, skip every index
         // whose term in this log is larger: the follower cannot match there either.
         let next_probe_index = if m.log_term > 0 {
-            self.raft_log.find_conflict_by_term(m.reject_hint, m.log_term).0
+            self.raft_log
+                .find_conflict_by_term(m.reject_hint, m.log_term)
+                .0
         } else {
             m.reject_hint
         };
-        let Some(pr) = self.prs.get_mut(m.from) else { return };
+        let Some(pr) = self.prs.get_mut(m.from) else {
+            return;
+        };
         if pr.maybe_decr_to(m.index, next_probe_index) {
             if pr.state == ProgressState::Replicate {
                 pr.become_probe();
@@ -171,7 +208,9 @@ impl<S: Storage> Raft<S> {
 
     fn on_heartbeat_resp(&mut self, m: &Message) {
         let last_index = self.raft_log.last_index();
-        let Some(pr) = self.prs.get_mut(m.from) else { return };
+        let Some(pr) = self.prs.get_mut(m.from) else {
+            return;
+        };
         pr.recent_active = true;
         pr.msg_app_flow_paused = false;
         // A full window still gets an empty append through, so a follower whose appends were
@@ -186,7 +225,9 @@ impl<S: Storage> Raft<S> {
     }
 
     fn on_snap_status(&mut self, m: &Message) {
-        let Some(pr) = self.prs.get_mut(m.from) else { return };
+        let Some(pr) = self.prs.get_mut(m.from) else {
+            return;
+        };
         if pr.state != ProgressState::Snapshot {
             return;
         }
@@ -199,11 +240,18 @@ impl<S: Storage> Raft<S> {
         // After success wait for the follower's append response; after failure wait for a
         // heartbeat before trying again.
         pr.msg_app_flow_paused = true;
-        debug!(raft_id = self.id, to = m.from, failed = m.reject, "snapshot status");
+        debug!(
+            raft_id = self.id,
+            to = m.from,
+            failed = m.reject,
+            "snapshot status"
+        );
     }
 
     fn on_unreachable(&mut self, from: u64) {
-        let Some(pr) = self.prs.get_mut(from) else { return };
+        let Some(pr) = self.prs.get_mut(from) else {
+            return;
+        };
         // Optimistic appends to an unreachable peer were probably lost: probe again.
         if pr.state == ProgressState::Replicate {
             pr.become_probe();
@@ -212,25 +260,45 @@ impl<S: Storage> Raft<S> {
     }
 
     fn on_transfer_leader(&mut self, transferee: u64) {
-        let Some(pr) = self.prs.get(transferee) else { return };
+        let Some(pr) = self.prs.get(transferee) else {
+            return;
+        };
         if pr.is_learner {
-            debug!(raft_id = self.id, transferee, "ignored transfer to a learner");
+            debug!(
+                raft_id = self.id,
+                transferee, "ignored transfer to a learner"
+            );
             return;
         }
         let caught_up = pr.matched == self.raft_log.last_index();
         if self.lead_transferee != 0 {
             if self.lead_transferee == transferee {
-                info!(raft_id = self.id, transferee, "transfer already in progress");
+                info!(
+                    raft_id = self.id,
+                    transferee, "transfer already in progress"
+                );
                 return;
             }
-            info!(raft_id = self.id, previous = self.lead_transferee, "aborted previous transfer");
+            info!(
+                raft_id = self.id,
+                previous = self.lead_transferee,
+                "aborted previous transfer"
+            );
             self.abort_leader_transfer();
         }
         if transferee == self.id {
-            debug!(raft_id = self.id, "already leader; ignored transfer to self");
+            debug!(
+                raft_id = self.id,
+                "already leader; ignored transfer to self"
+            );
             return;
         }
-        info!(raft_id = self.id, term = self.term, transferee, "starting leadership transfer");
+        info!(
+            raft_id = self.id,
+            term = self.term,
+            transferee,
+            "starting leadership transfer"
+        );
         // The transfer must finish within one election timeout.
         self.election_elapsed = 0;
         self.lead_transferee = transferee;
@@ -242,7 +310,10 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(super) fn send_timeout_now(&mut self, to: u64) {
-        self.send(Message { to, ..Message::of_type(MessageType::MsgTimeoutNow) });
+        self.send(Message {
+            to,
+            ..Message::of_type(MessageType::MsgTimeoutNow)
+        });
     }
 
     /// Whether this node is the leader.

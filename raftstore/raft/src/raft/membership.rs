@@ -13,9 +13,7 @@ use tracing::info;
 use super::{Raft, StateRole};
 use crate::confchange::Changer;
 use crate::errors::{Error, Result};
-use crate::raftpb::{
-    ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType,
-};
+use crate::raftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType};
 use crate::storage::Storage;
 use crate::tracker::{ProgressMap, TrackerConfig};
 
@@ -34,7 +32,7 @@ impl<S: Storage> Raft<S> {
         let applied = self.raft_log.applied;
         if pending_conf_index > applied {
             return Err(format!(
-                "possible unapplied conf change at index {pending_conf_index} (applied to {applied})"
+                "possible unapplied conf change at {pending_conf_index} (applied to {applied})"
             ));
         }
         let joint = self.prs.config.voters.is_joint();
@@ -51,7 +49,10 @@ impl<S: Storage> Raft<S> {
     /// Applies a committed configuration change and returns the resulting configuration.
     /// Nothing changes when the change is invalid.
     pub fn apply_conf_change(&mut self, cc: &ConfChangeV2) -> Result<ConfState> {
-        let changer = Changer { tracker: &self.prs, last_index: self.raft_log.last_index() };
+        let changer = Changer {
+            tracker: &self.prs,
+            last_index: self.raft_log.last_index(),
+        };
         let (config, progress) = if cc.leave_joint() {
             changer.leave_joint()?
         } else if let Some(auto_leave) = cc.enter_joint() {
@@ -65,7 +66,11 @@ impl<S: Storage> Raft<S> {
     /// Installs a configuration and reacts to it: a removed or demoted leader steps down
     /// (handing off to its most up-to-date voter), a leader commits what the new quorum allows
     /// and probes new peers, and a transfer to a removed node is abandoned.
-    pub(crate) fn switch_to_config(&mut self, config: TrackerConfig, progress: ProgressMap) -> ConfState {
+    pub(crate) fn switch_to_config(
+        &mut self,
+        config: TrackerConfig,
+        progress: ProgressMap,
+    ) -> ConfState {
         self.prs.apply_conf(config, progress);
         info!(raft_id = self.id, config = %self.prs.config, "switched configuration");
         let cs = self.prs.conf_state();
@@ -97,7 +102,7 @@ impl<S: Storage> Raft<S> {
     }
 
     /// A leader leaving the voters asks its most up-to-date voter to campaign at once, so the
-    /// group does not wait out an election timeout without a leader (CockroachDB #107203).
+    /// group does not wait out an election timeout without a leader (`CockroachDB` #107203).
     fn hand_off_after_removal(&mut self) {
         let last_index = self.raft_log.last_index();
         let successor = self
@@ -111,7 +116,11 @@ impl<S: Storage> Raft<S> {
             .filter(|&(matched, _)| matched == last_index)
             .max();
         if let Some((_, id)) = successor {
-            info!(raft_id = self.id, successor = id, "removed leader hands off leadership");
+            info!(
+                raft_id = self.id,
+                successor = id,
+                "removed leader hands off leadership"
+            );
             self.send_timeout_now(id);
         }
     }
@@ -131,8 +140,12 @@ impl<S: Storage> Raft<S> {
         // Refused only during a transfer; this is retried on every applied entry, so either the
         // new leader leaves the joint state or this one does after the transfer fails.
         match self.step(m) {
-            Ok(()) => info!(raft_id = self.id, config = %self.prs.config, "leaving joint configuration"),
-            Err(err) => info!(raft_id = self.id, error = %err, "not leaving joint configuration yet"),
+            Ok(()) => {
+                info!(raft_id = self.id, config = %self.prs.config, "leaving joint configuration");
+            }
+            Err(err) => {
+                info!(raft_id = self.id, error = %err, "not leaving joint configuration yet");
+            }
         }
     }
 }

@@ -76,8 +76,14 @@ impl<S: Storage> Raft<S> {
 
     /// Records an acknowledgement and answers the round's reads once a quorum acknowledged.
     fn read_round_confirmed(&mut self, from: u64, ctx: &[u8]) -> bool {
-        let Some(acks) = self.read_only.recv_ack(from, ctx) else { return false };
-        let won = self.prs.config.voters.vote_result(|id| acks.contains(&id).then_some(true))
+        let Some(acks) = self.read_only.recv_ack(from, ctx) else {
+            return false;
+        };
+        let won = self
+            .prs
+            .config
+            .voters
+            .vote_result(|id| acks.contains(&id).then_some(true))
             == crate::quorum::VoteResult::Won;
         if !won {
             return false;

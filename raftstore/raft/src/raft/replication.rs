@@ -35,15 +35,20 @@ impl<S: Storage> Raft<S> {
     /// Queues the leader's acknowledgement of its own entries, delivered once they are
     /// durable. Consecutive acknowledgements merge: the later one implies the earlier.
     fn ack_own_append(&mut self, index: u64) {
-        if let Some(last) = self.msgs_after_append.last_mut() {
-            if last.to == self.id && last.kind() == MessageType::MsgAppResp && last.term == self.term
-            {
-                debug_assert!(last.index < index, "invariant: own appends grow the log");
-                last.index = index;
-                return;
-            }
+        if let Some(last) = self.msgs_after_append.last_mut()
+            && last.to == self.id
+            && last.kind() == MessageType::MsgAppResp
+            && last.term == self.term
+        {
+            debug_assert!(last.index < index, "invariant: own appends grow the log");
+            last.index = index;
+            return;
         }
-        self.send(Message { to: self.id, index, ..Message::of_type(MessageType::MsgAppResp) });
+        self.send(Message {
+            to: self.id,
+            index,
+            ..Message::of_type(MessageType::MsgAppResp)
+        });
     }
 
     /// Counts the payloads against `max_uncommitted_entries_size`. An empty tail accepts any
@@ -69,7 +74,9 @@ impl<S: Storage> Raft<S> {
     /// Sends the next append to `to` if its progress allows. Empty appends are sent only when
     /// `send_if_empty`. Returns whether a message went out.
     pub(crate) fn maybe_send_append(&mut self, to: u64, send_if_empty: bool) -> bool {
-        let Some(pr) = self.prs.get(to) else { return false };
+        let Some(pr) = self.prs.get(to) else {
+            return false;
+        };
         if pr.is_paused() {
             return false;
         }
@@ -80,7 +87,8 @@ impl<S: Storage> Raft<S> {
         };
         // With a full window only empty appends go out, so the commit index still flows and a
         // window full of lost messages cannot stall the follower for good.
-        let window_full = pr.state == crate::tracker::ProgressState::Replicate && pr.inflights.full();
+        let window_full =
+            pr.state == crate::tracker::ProgressState::Replicate && pr.inflights.full();
         let entries = if window_full {
             Vec::new()
         } else {
@@ -103,16 +111,24 @@ impl<S: Storage> Raft<S> {
             commit,
             ..Message::of_type(MessageType::MsgApp)
         });
-        let pr = self.prs.get_mut(to).expect("invariant: progress checked above");
+        let pr = self
+            .prs
+            .get_mut(to)
+            .expect("invariant: progress checked above");
         pr.sent_entries(count, bytes);
         pr.sent_commit(commit);
         true
     }
 
     fn maybe_send_snapshot(&mut self, to: u64) -> bool {
-        let Some(pr) = self.prs.get(to) else { return false };
+        let Some(pr) = self.prs.get(to) else {
+            return false;
+        };
         if !pr.recent_active {
-            debug!(raft_id = self.id, to, "not sending snapshot to an inactive peer");
+            debug!(
+                raft_id = self.id,
+                to, "not sending snapshot to an inactive peer"
+            );
             return false;
         }
         let request_index = pr.next.saturating_sub(1);
@@ -132,10 +148,17 @@ impl<S: Storage> Raft<S> {
             return false;
         }
         let (index, term) = (snapshot.index(), snapshot.term());
-        let pr = self.prs.get_mut(to).expect("invariant: progress checked above");
+        let pr = self
+            .prs
+            .get_mut(to)
+            .expect("invariant: progress checked above");
         pr.become_snapshot(index);
         debug!(raft_id = self.id, to, index, term, "sent snapshot");
-        self.send(Message { to, snapshot: Some(snapshot), ..Message::of_type(MessageType::MsgSnap) });
+        self.send(Message {
+            to,
+            snapshot: Some(snapshot),
+            ..Message::of_type(MessageType::MsgSnap)
+        });
         true
     }
 
@@ -149,7 +172,11 @@ impl<S: Storage> Raft<S> {
     /// The ids of every peer but this node, in id order.
     fn peer_ids(&self) -> Vec<u64> {
         let self_id = self.id;
-        self.prs.progress.ids().filter(|&id| id != self_id).collect()
+        self.prs
+            .progress
+            .ids()
+            .filter(|&id| id != self_id)
+            .collect()
     }
 
     /// Sends heartbeats, repeating the newest read round so a lost heartbeat does not strand
@@ -166,11 +193,18 @@ impl<S: Storage> Raft<S> {
     }
 
     fn send_heartbeat(&mut self, to: u64, context: bytes::Bytes) {
-        let Some(pr) = self.prs.get_mut(to) else { return };
+        let Some(pr) = self.prs.get_mut(to) else {
+            return;
+        };
         // Never tell a follower to commit past what it is known to hold.
         let commit = pr.matched.min(self.raft_log.committed);
         pr.sent_commit(commit);
-        self.send(Message { to, commit, context, ..Message::of_type(MessageType::MsgHeartbeat) });
+        self.send(Message {
+            to,
+            commit,
+            context,
+            ..Message::of_type(MessageType::MsgHeartbeat)
+        });
     }
 
     /// Follower: accepts or rejects an append from the leader.
@@ -183,8 +217,15 @@ impl<S: Storage> Raft<S> {
             });
             return;
         }
-        if let Some(last) = self.raft_log.maybe_append(m.index, m.log_term, m.commit, &m.entries) {
-            self.send(Message { to: m.from, index: last, ..Message::of_type(MessageType::MsgAppResp) });
+        if let Some(last) = self
+            .raft_log
+            .maybe_append(m.index, m.log_term, m.commit, &m.entries)
+        {
+            self.send(Message {
+                to: m.from,
+                index: last,
+                ..Message::of_type(MessageType::MsgAppResp)
+            });
             return;
         }
         debug!(
@@ -228,11 +269,25 @@ impl<S: Storage> Raft<S> {
         if self.restore(snapshot) {
             info!(raft_id = self.id, index, term, "restored snapshot");
             let last = self.raft_log.last_index();
-            self.send(Message { to: m.from, index: last, ..Message::of_type(MessageType::MsgAppResp) });
+            self.send(Message {
+                to: m.from,
+                index: last,
+                ..Message::of_type(MessageType::MsgAppResp)
+            });
         } else {
-            info!(raft_id = self.id, index, term, commit = self.raft_log.committed, "ignored snapshot");
+            info!(
+                raft_id = self.id,
+                index,
+                term,
+                commit = self.raft_log.committed,
+                "ignored snapshot"
+            );
             let committed = self.raft_log.committed;
-            self.send(Message { to: m.from, index: committed, ..Message::of_type(MessageType::MsgAppResp) });
+            self.send(Message {
+                to: m.from,
+                index: committed,
+                ..Message::of_type(MessageType::MsgAppResp)
+            });
         }
     }
 
@@ -245,7 +300,10 @@ impl<S: Storage> Raft<S> {
             return false;
         }
         if self.state != StateRole::Follower {
-            warn!(raft_id = self.id, "attempted to restore a snapshot while not a follower");
+            warn!(
+                raft_id = self.id,
+                "attempted to restore a snapshot while not a follower"
+            );
             self.become_follower(self.term + 1, 0);
             return false;
         }
@@ -254,7 +312,10 @@ impl<S: Storage> Raft<S> {
             .iter()
             .any(|ids| ids.contains(&self.id));
         if !member {
-            warn!(raft_id = self.id, "ignored a snapshot whose configuration lacks this node");
+            warn!(
+                raft_id = self.id,
+                "ignored a snapshot whose configuration lacks this node"
+            );
             return false;
         }
         if self.raft_log.match_term(meta.index, meta.term) {
@@ -264,7 +325,10 @@ impl<S: Storage> Raft<S> {
         }
         self.raft_log.restore(snapshot);
         let tracker = ProgressTracker::new(self.prs.max_inflight, self.prs.max_inflight_bytes);
-        let changer = confchange::Changer { tracker: &tracker, last_index: self.raft_log.last_index() };
+        let changer = confchange::Changer {
+            tracker: &tracker,
+            last_index: self.raft_log.last_index(),
+        };
         match confchange::restore(changer, &cs) {
             Ok((config, progress)) => {
                 self.prs = tracker;
