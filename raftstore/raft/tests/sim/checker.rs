@@ -46,7 +46,10 @@ pub type SimResult<T = ()> = Result<T, Violation>;
 
 /// Builds a violation.
 pub fn violation(checker: &'static str, detail: impl Into<String>) -> Violation {
-    Violation { checker, detail: detail.into() }
+    Violation {
+        checker,
+        detail: detail.into(),
+    }
 }
 
 /// A committed entry as the checker knows it.
@@ -171,7 +174,10 @@ impl Checker {
     pub fn new(node_count: usize, lease_reads: bool, strict_lease: bool) -> Checker {
         Checker {
             leaders: BTreeMap::new(),
-            committed: vec![Some(Committed { term: 0, commit_term: 0 })],
+            committed: vec![Some(Committed {
+                term: 0,
+                commit_term: 0,
+            })],
             newly_committed: Vec::new(),
             log_pairs: HashMap::new(),
             applied: vec![Some((0, 0))],
@@ -212,7 +218,10 @@ impl Checker {
         if applied < view.applied {
             return Err(violation(
                 "monotonic apply",
-                format!("node {id} applied index went from {} to {applied}", view.applied),
+                format!(
+                    "node {id} applied index went from {} to {applied}",
+                    view.applied
+                ),
             ));
         }
         if applied > commit {
@@ -302,14 +311,23 @@ impl Checker {
 
     /// Records that the entry (`index`, `term`) is committed, as node `id` in term
     /// `node_term` reports.
-    pub fn record_committed(&mut self, index: u64, term: u64, id: u64, node_term: u64) -> SimResult {
+    pub fn record_committed(
+        &mut self,
+        index: u64,
+        term: u64,
+        id: u64,
+        node_term: u64,
+    ) -> SimResult {
         let i = index as usize;
         if i >= self.committed.len() {
             self.committed.resize(i + 1, None);
         }
         match self.committed[i] {
             None => {
-                self.committed[i] = Some(Committed { term, commit_term: node_term });
+                self.committed[i] = Some(Committed {
+                    term,
+                    commit_term: node_term,
+                });
                 self.newly_committed.push(index);
                 self.coverage.max_commit = self.coverage.max_commit.max(index);
                 Ok(())
@@ -327,13 +345,17 @@ impl Checker {
         if e.term < prev_term {
             return Err(violation(
                 "log matching",
-                format!("node {id} logs term {} at {} after term {prev_term}", e.term, e.index),
+                format!(
+                    "node {id} logs term {} at {} after term {prev_term}",
+                    e.term, e.index
+                ),
             ));
         }
         let digest = entry_digest(e);
         match self.log_pairs.get(&(e.index, e.term)) {
             None => {
-                self.log_pairs.insert((e.index, e.term), (digest, prev_term));
+                self.log_pairs
+                    .insert((e.index, e.term), (digest, prev_term));
                 Ok(())
             }
             Some(&(d, p)) if d == digest && p == prev_term => Ok(()),
@@ -420,7 +442,9 @@ impl Checker {
     /// Node `id` applied write `write_id` at `index`; acknowledges it if the node proposed it
     /// or leads.
     pub fn on_write_applied(&mut self, write_id: u64, index: u64, id: u64, leads: bool) {
-        let Some(&proposer) = self.writes_pending.get(&write_id) else { return };
+        let Some(&proposer) = self.writes_pending.get(&write_id) else {
+            return;
+        };
         if proposer == id || leads {
             self.writes_pending.remove(&write_id);
             self.max_acked_index = self.max_acked_index.max(index);
@@ -436,7 +460,14 @@ impl Checker {
     /// A client started read `read_id` at node `id`.
     pub fn on_read_start(&mut self, read_id: u64, id: u64) {
         let floor = self.max_acked_index;
-        self.reads.insert(read_id, PendingRead { node: id, floor, index: None });
+        self.reads.insert(
+            read_id,
+            PendingRead {
+                node: id,
+                floor,
+                index: None,
+            },
+        );
     }
 
     /// Read linearizability: the read's index must cover every write acknowledged before the
@@ -450,7 +481,9 @@ impl Checker {
     /// stale lease read is therefore counted and reported, and fails the run only in strict mode
     /// (`SIM_STRICT_LEASE=1`); reads in `Safe` mode are always checked strictly.
     pub fn on_read_state(&mut self, read_id: u64, id: u64, index: u64) -> SimResult {
-        let Some(read) = self.reads.get_mut(&read_id) else { return Ok(()) };
+        let Some(read) = self.reads.get_mut(&read_id) else {
+            return Ok(());
+        };
         if read.node != id || read.index.is_some() {
             return Ok(()); // a duplicate answer (the request was duplicated in flight)
         }
@@ -474,8 +507,9 @@ impl Checker {
     /// Completes the reads of node `id` whose index it has applied.
     pub fn complete_reads(&mut self, id: u64, applied: u64) {
         let before = self.reads.len();
-        self.reads
-            .retain(|_, r| !(r.node == id && r.index.is_some_and(|i| i <= applied) && r.floor <= applied));
+        self.reads.retain(|_, r| {
+            !(r.node == id && r.index.is_some_and(|i| i <= applied) && r.floor <= applied)
+        });
         self.coverage.reads_checked += (before - self.reads.len()) as u64;
     }
 
@@ -496,13 +530,19 @@ impl Checker {
         if commit < v.commit_floor {
             return Err(violation(
                 "monotonic commit",
-                format!("node {id} restarted at commit {commit} below durable {}", v.commit_floor),
+                format!(
+                    "node {id} restarted at commit {commit} below durable {}",
+                    v.commit_floor
+                ),
             ));
         }
         if applied < v.applied_floor {
             return Err(violation(
                 "monotonic apply",
-                format!("node {id} restarted at applied {applied} below {}", v.applied_floor),
+                format!(
+                    "node {id} restarted at applied {applied} below {}",
+                    v.applied_floor
+                ),
             ));
         }
         let v = self.view(id);

@@ -41,7 +41,8 @@ impl Env {
         self.trace.line(|| format!("  send {}", describe_msg(&m)));
         let sent = self.net.send(m, self.now, &mut self.rng);
         if !sent {
-            self.trace.line(|| "  dropped: the transport queue is full".to_string());
+            self.trace
+                .line(|| "  dropped: the transport queue is full".to_string());
             self.checker.coverage.dropped += 1;
         }
         sent
@@ -72,7 +73,11 @@ impl Cluster {
         let learners: Vec<u64> = (options.initial_voters as u64 + 1..)
             .take(options.initial_learners)
             .collect();
-        let cs = ConfState { voters: voters.clone(), learners: learners.clone(), ..ConfState::default() };
+        let cs = ConfState {
+            voters: voters.clone(),
+            learners: learners.clone(),
+            ..ConfState::default()
+        };
         // Every node starts from the group's initial configuration, members or not: a node added
         // later replays the log from index 1 and must reach the same configurations.
         let nodes = (1..=n as u64)
@@ -88,9 +93,18 @@ impl Cluster {
             now: 0,
             trace: Trace::new(trace),
         };
-        let mut cluster =
-            Cluster { options, nodes, env, step: 0, next_write_id: 0, next_read_id: 0 };
-        cluster.env.trace.line(|| format!("seed {seed}: {}", cluster.options.summary()));
+        let mut cluster = Cluster {
+            options,
+            nodes,
+            env,
+            step: 0,
+            next_write_id: 0,
+            next_read_id: 0,
+        };
+        cluster
+            .env
+            .trace
+            .line(|| format!("seed {seed}: {}", cluster.options.summary()));
         for i in 0..n {
             cluster.nodes[i].start(&mut cluster.env)?;
         }
@@ -108,11 +122,15 @@ impl Cluster {
 
     fn run_step(&mut self) -> SimResult {
         for name in self.env.net.heal_expired(self.env.now) {
-            self.env.trace.line(|| format!("  partition healed: {name}"));
+            self.env
+                .trace
+                .line(|| format!("  partition healed: {name}"));
         }
         let action = self.choose_action();
         let (step, now) = (self.step, self.env.now);
-        self.env.trace.line(|| format!("step {step} t={now}: {action:?}"));
+        self.env
+            .trace
+            .line(|| format!("step {step} t={now}: {action:?}"));
         self.perform(action)?;
         self.stop_requested();
         self.crash_after_votes();
@@ -127,9 +145,12 @@ impl Cluster {
             if !std::mem::take(&mut self.nodes[i].just_voted) || !self.nodes[i].is_up() {
                 continue;
             }
-            if self.env.rng.chance(self.options.crash_after_vote_rate) && self.applicable(Action::Crash)
+            if self.env.rng.chance(self.options.crash_after_vote_rate)
+                && self.applicable(Action::Crash)
             {
-                self.env.trace.line(|| format!("  node {} crashes right after voting", i + 1));
+                self.env
+                    .trace
+                    .line(|| format!("  node {} crashes right after voting", i + 1));
                 self.nodes[i].crash(&mut self.env);
             }
         }
@@ -139,7 +160,9 @@ impl Cluster {
     fn stop_requested(&mut self) {
         for node in &mut self.nodes {
             if node.stop_requested {
-                self.env.trace.line(|| format!("  node {} was removed: its application stops it", node.id));
+                self.env
+                    .trace
+                    .line(|| format!("  node {} was removed: its application stops it", node.id));
                 node.crash(&mut self.env);
             }
         }
@@ -151,7 +174,12 @@ impl Cluster {
             .nodes
             .iter()
             .filter(|n| n.is_leader())
-            .map(|n| (n.id, &n.raw.as_ref().expect("invariant: leaders are up").raft))
+            .map(|n| {
+                (
+                    n.id,
+                    &n.raw.as_ref().expect("invariant: leaders are up").raft,
+                )
+            })
             .collect();
         self.env.checker.check_leaders(&leaders)
     }
@@ -224,10 +252,10 @@ impl Cluster {
             Action::Transfer => {
                 let i = self.pick_node_prefer_leader(0.7);
                 let target = self.env.rng.between(1, self.nodes.len() as u64);
-                self.env.trace.line(|| format!("  transfer leadership to {target}"));
-                self.nodes[i].call("transfer", &mut self.env, |raw| {
-                    raw.transfer_leader(target)
-                })
+                self.env
+                    .trace
+                    .line(|| format!("  transfer leadership to {target}"));
+                self.nodes[i].call("transfer", &mut self.env, |raw| raw.transfer_leader(target))
             }
             Action::Compact => {
                 let i = self.pick_node(|n| n.is_up());
@@ -274,7 +302,9 @@ impl Cluster {
 
     /// A random node among those `filter` accepts (one must exist).
     fn pick_node(&mut self, filter: impl Fn(&SimNode) -> bool) -> usize {
-        let candidates: Vec<usize> = (0..self.nodes.len()).filter(|&i| filter(&self.nodes[i])).collect();
+        let candidates: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| filter(&self.nodes[i]))
+            .collect();
         if candidates.is_empty() {
             // Only ForgetLeader can get here (every running node leads): use any running node.
             return (0..self.nodes.len())
@@ -286,7 +316,9 @@ impl Cluster {
 
     /// A leader with probability `p` (if there is one), otherwise any running node.
     fn pick_node_prefer_leader(&mut self, p: f64) -> usize {
-        let leaders: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].is_leader()).collect();
+        let leaders: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].is_leader())
+            .collect();
         if !leaders.is_empty() && self.env.rng.chance(p) {
             return leaders[self.env.rng.index(leaders.len())];
         }
@@ -295,9 +327,13 @@ impl Cluster {
 
     fn propose_conf_change(&mut self) -> SimResult {
         let i = self.pick_node_prefer_leader(0.8);
-        let cs = self.nodes[i].conf_state().expect("invariant: the node is up");
+        let cs = self.nodes[i]
+            .conf_state()
+            .expect("invariant: the node is up");
         let cc = random_conf_change(&cs, self.nodes.len() as u64, &mut self.env.rng);
-        self.env.trace.line(|| format!("  node {} proposes {cc:?} on {cs:?}", i + 1));
+        self.env
+            .trace
+            .line(|| format!("  node {} proposes {cc:?} on {cs:?}", i + 1));
         self.nodes[i].call("conf change", &mut self.env, |raw| match &cc {
             ConfChangeProposal::V1(cc) => raw.propose_conf_change(cc),
             ConfChangeProposal::V2(cc) => raw.propose_conf_change(cc),
@@ -314,20 +350,31 @@ impl Cluster {
                 let (from, to) = (m.from, m.to);
                 let is_snap = m.kind() == MessageType::MsgSnap;
                 if !self.nodes[(to - 1) as usize].is_up() {
-                    self.env.trace.line(|| format!("  lost (node down): {}", describe_msg(&m)));
+                    self.env
+                        .trace
+                        .line(|| format!("  lost (node down): {}", describe_msg(&m)));
                     self.env.checker.coverage.dropped += 1;
                     return self.report_snapshot(is_snap, from, to, SnapshotStatus::Failure);
                 }
-                self.env.trace.line(|| format!("  deliver {}", describe_msg(&m)));
+                self.env
+                    .trace
+                    .line(|| format!("  deliver {}", describe_msg(&m)));
                 self.env.checker.coverage.delivered += 1;
                 self.nodes[(to - 1) as usize].step(m, &mut self.env)?;
                 self.report_snapshot(is_snap, from, to, SnapshotStatus::Finish)
             }
             Delivery::Dropped { msg, blocked } => {
-                self.env.trace.line(|| format!("  dropped: {}", describe_msg(&msg)));
+                self.env
+                    .trace
+                    .line(|| format!("  dropped: {}", describe_msg(&msg)));
                 self.env.checker.coverage.dropped += 1;
                 let (from, to) = (msg.from, msg.to);
-                self.report_snapshot(msg.kind() == MessageType::MsgSnap, from, to, SnapshotStatus::Failure)?;
+                self.report_snapshot(
+                    msg.kind() == MessageType::MsgSnap,
+                    from,
+                    to,
+                    SnapshotStatus::Failure,
+                )?;
                 let sender = &mut self.nodes[(from - 1) as usize];
                 if blocked && sender.is_up() && self.env.rng.chance(0.5) {
                     sender.report_unreachable(to, &mut self.env)?;
@@ -338,7 +385,13 @@ impl Cluster {
     }
 
     /// The sender's transport reports how a snapshot went.
-    fn report_snapshot(&mut self, is_snap: bool, from: u64, to: u64, status: SnapshotStatus) -> SimResult {
+    fn report_snapshot(
+        &mut self,
+        is_snap: bool,
+        from: u64,
+        to: u64,
+        status: SnapshotStatus,
+    ) -> SimResult {
         let sender = &mut self.nodes[(from - 1) as usize];
         if is_snap && sender.is_up() {
             sender.report_snapshot(to, status, &mut self.env)?;
@@ -411,14 +464,18 @@ impl Cluster {
         };
         let duration = rng.between(1, 8) * self.options.election_tick as u64;
         let heal_at = self.env.now + duration;
-        self.env.trace.line(|| format!("  partition until t={heal_at}: {name}"));
+        self.env
+            .trace
+            .line(|| format!("  partition until t={heal_at}: {name}"));
         self.env.net.partition(name, links, heal_at);
     }
 
     /// Stops every fault, restarts every node, and requires a leader to commit a final write
     /// within a bounded number of ticks.
     fn liveness(&mut self) -> SimResult {
-        self.env.trace.line(|| "liveness phase: faults stop".to_string());
+        self.env
+            .trace
+            .line(|| "liveness phase: faults stop".to_string());
         self.env.net.heal_all();
         self.env.net.options = NetworkOptions::quiet();
         for i in 0..self.nodes.len() {
@@ -460,7 +517,9 @@ impl Cluster {
             }
             self.tick_all()?;
             let now = self.env.now;
-            self.env.trace.line(|| format!("liveness t={now}: {}", self.status_line()));
+            self.env
+                .trace
+                .line(|| format!("liveness t={now}: {}", self.status_line()));
         }
     }
 
@@ -510,13 +569,21 @@ impl Cluster {
                         "{}:{}{} t{} c{} a{} l{} v{:?}{}{}",
                         n.id,
                         &role[..1],
-                        if r.state == raft::StateRole::PreCandidate { "p" } else { "" },
+                        if r.state == raft::StateRole::PreCandidate {
+                            "p"
+                        } else {
+                            ""
+                        },
                         r.term,
                         r.raft_log.committed,
                         r.raft_log.applied,
                         r.raft_log.last_index(),
                         cs.voters,
-                        if cs.learners.is_empty() { String::new() } else { format!("l{:?}", cs.learners) },
+                        if cs.learners.is_empty() {
+                            String::new()
+                        } else {
+                            format!("l{:?}", cs.learners)
+                        },
                         if cs.voters_outgoing.is_empty() {
                             String::new()
                         } else {

@@ -40,7 +40,11 @@ impl Disk {
         Disk {
             snapshot: Snapshot {
                 data: sm.encode(),
-                metadata: Some(SnapshotMetadata { conf_state: Some(cs), index: 0, term: 0 }),
+                metadata: Some(SnapshotMetadata {
+                    conf_state: Some(cs),
+                    index: 0,
+                    term: 0,
+                }),
             },
             state_machine: state_machine_durable.then_some(sm),
             ..Disk::default()
@@ -60,7 +64,9 @@ impl Disk {
         if index < self.compacted_index {
             return None;
         }
-        self.entries.get((index - self.compacted_index - 1) as usize).map(|e| e.term)
+        self.entries
+            .get((index - self.compacted_index - 1) as usize)
+            .map(|e| e.term)
     }
 
     /// Writes `ents`, replacing the log from `ents[0].index` on; entries at or below the
@@ -70,8 +76,13 @@ impl Disk {
     /// # Errors
     /// A description of the gap if `ents` would leave one.
     pub fn append(&mut self, ents: &[Entry]) -> Result<Vec<(Entry, u64)>, String> {
-        let ents: Vec<&Entry> = ents.iter().filter(|e| e.index > self.compacted_index).collect();
-        let Some(first) = ents.first() else { return Ok(Vec::new()) };
+        let ents: Vec<&Entry> = ents
+            .iter()
+            .filter(|e| e.index > self.compacted_index)
+            .collect();
+        let Some(first) = ents.first() else {
+            return Ok(Vec::new());
+        };
         if first.index > self.last_index() + 1 {
             return Err(format!(
                 "log gap: writing index {} after last index {}",
@@ -79,10 +90,13 @@ impl Disk {
                 self.last_index()
             ));
         }
-        self.entries.truncate((first.index - self.compacted_index - 1) as usize);
+        self.entries
+            .truncate((first.index - self.compacted_index - 1) as usize);
         let mut written = Vec::with_capacity(ents.len());
         for e in ents {
-            let prev_term = self.term(e.index - 1).expect("invariant: the previous entry is known");
+            let prev_term = self
+                .term(e.index - 1)
+                .expect("invariant: the previous entry is known");
             written.push(((*e).clone(), prev_term));
             self.entries.push((*e).clone());
         }
@@ -100,10 +114,15 @@ impl Disk {
     /// Records a snapshot the node made of its own state machine, and drops the log up to
     /// `compact_index` (at most the snapshot's index).
     pub fn install_local_snapshot(&mut self, snap: &Snapshot, compact_index: u64) {
-        assert!(compact_index <= snap.index(), "compacting past the snapshot");
+        assert!(
+            compact_index <= snap.index(),
+            "compacting past the snapshot"
+        );
         self.snapshot = snap.clone();
         if compact_index > self.compacted_index {
-            let term = self.term(compact_index).expect("invariant: compacting a known entry");
+            let term = self
+                .term(compact_index)
+                .expect("invariant: compacting a known entry");
             let n = (compact_index - self.compacted_index) as usize;
             self.entries.drain(..n);
             self.compacted_index = compact_index;
@@ -129,7 +148,10 @@ pub struct StateMachine {
 impl StateMachine {
     /// The state before any entry, in configuration `cs`.
     pub fn initial(conf_state: ConfState) -> StateMachine {
-        StateMachine { conf_state, ..StateMachine::default() }
+        StateMachine {
+            conf_state,
+            ..StateMachine::default()
+        }
     }
 
     /// The state a snapshot holds.
@@ -145,7 +167,11 @@ impl StateMachine {
             writes: data.get_u64(),
             conf_state: snap.meta().conf_state.unwrap_or_default(),
         };
-        assert_eq!(sm.applied, snap.index(), "snapshot data disagrees with its metadata");
+        assert_eq!(
+            sm.applied,
+            snap.index(),
+            "snapshot data disagrees with its metadata"
+        );
         sm
     }
 

@@ -79,27 +79,47 @@ fn run_seed(seed: u64, steps: u64, trace: bool) -> Result<Coverage, Failure> {
     }));
     match outcome {
         Ok(Ok(coverage)) => Ok(coverage),
-        Ok(Err(v)) => Err(Failure { step, message: v.to_string(), settings }),
+        Ok(Err(v)) => Err(Failure {
+            step,
+            message: v.to_string(),
+            settings,
+        }),
         Err(panic) => {
             let message = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
                 .unwrap_or_else(|| "panic".to_string());
-            Err(Failure { step, message: format!("[panic] {message}"), settings })
+            Err(Failure {
+                step,
+                message: format!("[panic] {message}"),
+                settings,
+            })
         }
     }
 }
 
 fn env_u64(name: &str) -> Option<u64> {
     let value = std::env::var(name).ok()?;
-    Some(value.trim().parse().unwrap_or_else(|_| panic!("{name}={value} is not a number")))
+    Some(
+        value
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value} is not a number")),
+    )
 }
 
 fn report_failure(seed: u64, steps: u64, f: &Failure) {
-    say(&format!("sim: seed {seed} FAILED at step {}: {}", f.step, f.message));
+    say(&format!(
+        "sim: seed {seed} FAILED at step {}: {}",
+        f.step, f.message
+    ));
     say(&format!("sim:   settings: {}", f.settings));
-    let steps_env = if steps == STEPS_DEFAULT { String::new() } else { format!("SIM_STEPS={steps} ") };
+    let steps_env = if steps == STEPS_DEFAULT {
+        String::new()
+    } else {
+        format!("SIM_STEPS={steps} ")
+    };
     say(&format!(
         "sim:   replay: {steps_env}SIM_SEED={seed} cargo test -p raft --test sim -- random_seeds"
     ));
@@ -135,7 +155,10 @@ fn random_seeds_keep_raft_safe_and_live() {
     }
     let seeds = env_u64("SIM_SEEDS").unwrap_or(SEEDS_DEFAULT);
     let start = env_u64("SIM_SEED_START").unwrap_or(0);
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(seeds as usize).max(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(seeds as usize)
+        .max(1);
     say(&format!(
         "sim: seeds {start}..{} ({seeds} seeds x {steps} steps) on {threads} threads",
         start + seeds
@@ -190,7 +213,11 @@ fn random_seeds_keep_raft_safe_and_live() {
         seeds - failed.len() as u64,
         began.elapsed().as_secs_f64()
     ));
-    assert!(failed.is_empty(), "sim: {} seeds failed: {failed:?}", failed.len());
+    assert!(
+        failed.is_empty(),
+        "sim: {} seeds failed: {failed:?}",
+        failed.len()
+    );
 }
 
 /// Goal: seeds that once found a core bug keep passing. Method: replay each with the steps it

@@ -99,7 +99,12 @@ pub struct Network {
 impl Network {
     /// An empty network.
     pub fn new(options: NetworkOptions) -> Network {
-        Network { options, in_flight: Vec::new(), partitions: Vec::new(), next_seq: 0 }
+        Network {
+            options,
+            in_flight: Vec::new(),
+            partitions: Vec::new(),
+            next_seq: 0,
+        }
     }
 
     /// Sends `msg`, deliverable after a random latency. Returns false if the transport queue
@@ -114,13 +119,19 @@ impl Network {
             0
         };
         self.next_seq += 1;
-        self.in_flight.push(InFlight { seq: self.next_seq, deliver_at: now + delay, msg });
+        self.in_flight.push(InFlight {
+            seq: self.next_seq,
+            deliver_at: now + delay,
+            msg,
+        });
         true
     }
 
     /// Whether the link `from -> to` is blocked by a partition.
     pub fn blocked(&self, from: u64, to: u64) -> bool {
-        self.partitions.iter().any(|p| p.links.contains(&(from, to)))
+        self.partitions
+            .iter()
+            .any(|p| p.links.contains(&(from, to)))
     }
 
     /// Whether some message can be delivered at `now`.
@@ -130,8 +141,9 @@ impl Network {
 
     /// Takes one deliverable message, applying drops, duplicates and partitions.
     pub fn next_delivery(&mut self, now: u64, rng: &mut SimRng) -> Option<Delivery> {
-        let deliverable: Vec<usize> =
-            (0..self.in_flight.len()).filter(|&i| self.in_flight[i].deliver_at <= now).collect();
+        let deliverable: Vec<usize> = (0..self.in_flight.len())
+            .filter(|&i| self.in_flight[i].deliver_at <= now)
+            .collect();
         if deliverable.is_empty() {
             return None;
         }
@@ -153,7 +165,10 @@ impl Network {
             return Some(Delivery::Dropped { msg, blocked: true });
         }
         if rng.chance(self.options.drop_rate) {
-            return Some(Delivery::Dropped { msg, blocked: false });
+            return Some(Delivery::Dropped {
+                msg,
+                blocked: false,
+            });
         }
         if rng.chance(self.options.duplicate_rate) {
             let copy = msg.clone();
@@ -164,13 +179,18 @@ impl Network {
 
     /// Adds a partition blocking `links` until `heal_at`.
     pub fn partition(&mut self, name: String, links: BTreeSet<(u64, u64)>, heal_at: u64) {
-        self.partitions.push(Partition { links, heal_at, name });
+        self.partitions.push(Partition {
+            links,
+            heal_at,
+            name,
+        });
     }
 
     /// Lifts the partitions whose time has come; returns their names.
     pub fn heal_expired(&mut self, now: u64) -> Vec<String> {
-        let (healed, kept): (Vec<Partition>, Vec<Partition>) =
-            std::mem::take(&mut self.partitions).into_iter().partition(|p| p.heal_at <= now);
+        let (healed, kept): (Vec<Partition>, Vec<Partition>) = std::mem::take(&mut self.partitions)
+            .into_iter()
+            .partition(|p| p.heal_at <= now);
         self.partitions = kept;
         healed.into_iter().map(|p| p.name).collect()
     }

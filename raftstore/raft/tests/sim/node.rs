@@ -92,7 +92,9 @@ impl SimNode {
 
     /// Whether the node is running and leads.
     pub fn is_leader(&self) -> bool {
-        self.raw.as_ref().is_some_and(|raw| raw.raft.state == StateRole::Leader)
+        self.raw
+            .as_ref()
+            .is_some_and(|raw| raw.raft.state == StateRole::Leader)
     }
 
     /// Whether the node runs with asynchronous storage writes.
@@ -123,13 +125,19 @@ impl SimNode {
     pub fn start(&mut self, env: &mut Env) -> SimResult {
         let storage = MemStorage::new();
         let sm = if self.state_machine_durable && self.disk.state_machine.is_some() {
-            self.disk.state_machine.clone().expect("invariant: checked above")
+            self.disk
+                .state_machine
+                .clone()
+                .expect("invariant: checked above")
         } else if self.disk.snapshot.metadata.is_some() {
             StateMachine::from_snapshot(&self.disk.snapshot)
         } else {
             StateMachine::default()
         };
-        assert!(sm.applied >= self.disk.snapshot.index(), "state machine behind its snapshot");
+        assert!(
+            sm.applied >= self.disk.snapshot.index(),
+            "state machine behind its snapshot"
+        );
         {
             let mut core = storage.wl();
             if self.disk.snapshot.metadata.is_some() {
@@ -145,7 +153,11 @@ impl SimNode {
             core.set_hard_state(hs);
             core.set_conf_state(sm.conf_state.clone());
         }
-        let cfg = Config { applied: sm.applied, seed: env.rng.next_u64(), ..self.cfg.clone() };
+        let cfg = Config {
+            applied: sm.applied,
+            seed: env.rng.next_u64(),
+            ..self.cfg.clone()
+        };
         let raw = RawNode::new(&cfg, storage.clone())
             .map_err(|e| violation("restart", format!("node {} cannot start: {e}", self.id)))?;
         env.trace.line(|| {
@@ -179,7 +191,8 @@ impl SimNode {
             (Some(sm), true) => sm.applied,
             _ => self.disk.snapshot.index(),
         };
-        env.checker.on_crash(self.id, self.disk.hard_state.commit, durable_applied);
+        env.checker
+            .on_crash(self.id, self.disk.hard_state.commit, durable_applied);
     }
 
     /// Ticks the node's clock.
@@ -191,7 +204,8 @@ impl SimNode {
     /// Steps a message from the network.
     pub fn step(&mut self, m: Message, env: &mut Env) -> SimResult {
         if let Err(e) = self.raw().step(m) {
-            env.trace.line(|| format!("  node {} refused the message: {e}", self.id));
+            env.trace
+                .line(|| format!("  node {} refused the message: {e}", self.id));
         }
         self.observe(env)
     }
@@ -204,7 +218,9 @@ impl SimNode {
         data.put_bytes(0xab, env.rng.between(0, 48) as usize);
         match self.raw().propose(data.freeze()) {
             Ok(()) => env.checker.on_propose(write_id, self.id),
-            Err(e) => env.trace.line(|| format!("  write {write_id} refused: {e}")),
+            Err(e) => env
+                .trace
+                .line(|| format!("  write {write_id} refused: {e}")),
         }
         self.observe(env)
     }
@@ -229,7 +245,8 @@ impl SimNode {
         f: impl FnOnce(&mut RawNode<MemStorage>) -> raft::Result<()>,
     ) -> SimResult {
         if let Err(e) = f(self.raw()) {
-            env.trace.line(|| format!("  node {} refused {what}: {e}", self.id));
+            env.trace
+                .line(|| format!("  node {} refused {what}: {e}", self.id));
         }
         self.observe(env)
     }
@@ -281,13 +298,20 @@ impl SimNode {
     /// The append thread handles its next `MsgStorageAppend`: persist, then deliver the
     /// responses (local ones are stepped at once, the rest go out on the network).
     pub fn process_append(&mut self, env: &mut Env) -> SimResult {
-        let Some(mut m) = self.append_queue.pop_front() else { return Ok(()) };
-        env.trace.line(|| format!("  node {} append thread: {}", self.id, describe_msg(&m)));
+        let Some(mut m) = self.append_queue.pop_front() else {
+            return Ok(());
+        };
+        env.trace
+            .line(|| format!("  node {} append thread: {}", self.id, describe_msg(&m)));
         if let Some(snap) = &m.snapshot {
             self.install_snapshot(snap, env)?;
         }
         self.write_entries(&m.entries, env)?;
-        let hs = (m.term != 0).then_some(HardState { term: m.term, vote: m.vote, commit: m.commit });
+        let hs = (m.term != 0).then_some(HardState {
+            term: m.term,
+            vote: m.vote,
+            commit: m.commit,
+        });
         let written = *self.storage.rl().hard_state();
         let sync = !m.entries.is_empty()
             || m.snapshot.is_some()
@@ -306,8 +330,11 @@ impl SimNode {
 
     /// The apply thread handles its next `MsgStorageApply`: apply, then deliver the responses.
     pub fn process_apply(&mut self, env: &mut Env) -> SimResult {
-        let Some(mut m) = self.apply_queue.pop_front() else { return Ok(()) };
-        env.trace.line(|| format!("  node {} apply thread: {}", self.id, describe_msg(&m)));
+        let Some(mut m) = self.apply_queue.pop_front() else {
+            return Ok(());
+        };
+        env.trace
+            .line(|| format!("  node {} apply thread: {}", self.id, describe_msg(&m)));
         self.apply_entries(&m.entries, env)?;
         for resp in std::mem::take(&mut m.responses) {
             if resp.to == self.id {
@@ -348,7 +375,8 @@ impl SimNode {
     /// Snapshots the state machine and compacts the log up to a random index at or below it.
     pub fn compact(&mut self, env: &mut Env) -> SimResult {
         let applied = self.sm.applied;
-        if applied <= self.storage.rl().snapshot().index() || applied > self.storage.rl().last_index()
+        if applied <= self.storage.rl().snapshot().index()
+            || applied > self.storage.rl().last_index()
         {
             return Ok(());
         }
@@ -358,7 +386,11 @@ impl SimNode {
             .create_snapshot(applied, Some(self.sm.conf_state.clone()), self.sm.encode())
             .map_err(|e| violation("storage", format!("node {}: create_snapshot: {e}", self.id)))?;
         let first = self.storage.rl().first_index();
-        let compact_index = if first <= applied { env.rng.between(first, applied) } else { 0 };
+        let compact_index = if first <= applied {
+            env.rng.between(first, applied)
+        } else {
+            0
+        };
         if compact_index > 0 {
             self.storage
                 .wl()
@@ -368,7 +400,10 @@ impl SimNode {
         self.disk.install_local_snapshot(&snap, compact_index);
         self.fsync(env)?;
         env.trace.line(|| {
-            format!("  node {} snapshots at {applied}, compacts to {compact_index}", self.id)
+            format!(
+                "  node {} snapshots at {applied}, compacts to {compact_index}",
+                self.id
+            )
         });
         Ok(())
     }
@@ -380,16 +415,25 @@ impl SimNode {
             .map_err(|e| violation("storage", format!("node {}: apply_snapshot: {e}", self.id)))?;
         self.disk.apply_snapshot(snap);
         let term = self.raw.as_ref().map_or(0, |raw| raw.raft.term);
-        env.checker.record_committed(snap.index(), snap.term(), self.id, term)?;
+        env.checker
+            .record_committed(snap.index(), snap.term(), self.id, term)?;
         if snap.index() > self.sm.applied {
             self.sm = StateMachine::from_snapshot(snap);
-            env.checker.on_restore(self.id, self.sm.applied, self.sm.hash)?;
+            env.checker
+                .on_restore(self.id, self.sm.applied, self.sm.hash)?;
         }
         if self.state_machine_durable {
             self.disk.state_machine = Some(self.sm.clone());
         }
         env.checker.coverage.snapshots_installed += 1;
-        env.trace.line(|| format!("  node {} installs snapshot {}/{}", self.id, snap.index(), snap.term()));
+        env.trace.line(|| {
+            format!(
+                "  node {} installs snapshot {}/{}",
+                self.id,
+                snap.index(),
+                snap.term()
+            )
+        });
         self.fsync(env)
     }
 
@@ -428,17 +472,22 @@ impl SimNode {
             self.disk.hard_state = hs;
         }
         let last = self.disk.last_index().max(self.disk.snapshot.index());
-        env.checker.on_fsync(self.id, self.disk.hard_state.commit, last)
+        env.checker
+            .on_fsync(self.id, self.disk.hard_state.commit, last)
     }
 
     fn on_read_states(&mut self, states: &[raft::ReadState], env: &mut Env) -> SimResult {
         for rs in states {
             let ctx = rs.request_ctx.as_ref();
             if ctx.len() != 9 || ctx[0] != READ_TAG {
-                return Err(violation("read linearizability", format!("unknown read {ctx:?}")));
+                return Err(violation(
+                    "read linearizability",
+                    format!("unknown read {ctx:?}"),
+                ));
             }
             let read_id = u64::from_be_bytes(ctx[1..9].try_into().expect("invariant: 8 bytes"));
-            env.trace.line(|| format!("  node {} read {read_id} at index {}", self.id, rs.index));
+            env.trace
+                .line(|| format!("  node {} read {read_id} at index {}", self.id, rs.index));
             env.checker.on_read_state(read_id, self.id, rs.index)?;
         }
         env.checker.complete_reads(self.id, self.sm.applied);
@@ -454,7 +503,10 @@ impl SimNode {
             if e.index != self.sm.applied + 1 {
                 return Err(violation(
                     "state machine safety",
-                    format!("node {} applies index {} after {}", self.id, e.index, self.sm.applied),
+                    format!(
+                        "node {} applies index {} after {}",
+                        self.id, e.index, self.sm.applied
+                    ),
                 ));
             }
             let write_id = write_id_of(e);
@@ -462,10 +514,12 @@ impl SimNode {
                 self.apply_conf_change(e, env)?;
             }
             self.sm.apply(e.index, entry_digest(e), write_id.is_some());
-            env.checker.on_apply(self.id, e.index, entry_digest(e), self.sm.hash)?;
+            env.checker
+                .on_apply(self.id, e.index, entry_digest(e), self.sm.hash)?;
             if let Some(write_id) = write_id {
                 let leads = self.is_leader();
-                env.checker.on_write_applied(write_id, e.index, self.id, leads);
+                env.checker
+                    .on_write_applied(write_id, e.index, self.id, leads);
             }
             if self.state_machine_durable {
                 self.disk.state_machine = Some(self.sm.clone());
@@ -479,7 +533,8 @@ impl SimNode {
             .map_err(|err| violation("state machine safety", format!("bad conf change: {err}")))?;
         match self.raw().apply_conf_change(&cc) {
             Ok(cs) => {
-                env.trace.line(|| format!("  node {} applies conf change {cc:?} -> {cs:?}", self.id));
+                env.trace
+                    .line(|| format!("  node {} applies conf change {cc:?} -> {cs:?}", self.id));
                 let member = [&cs.voters, &cs.learners, &cs.voters_outgoing]
                     .iter()
                     .any(|ids| ids.contains(&self.id));
@@ -490,11 +545,13 @@ impl SimNode {
                 self.sm.conf_state = cs;
             }
             Err(err) => {
-                env.trace.line(|| format!("  node {} cannot apply {cc:?}: {err}", self.id));
+                env.trace
+                    .line(|| format!("  node {} cannot apply {cc:?}: {err}", self.id));
             }
         }
         self.observe(env)?;
-        env.checker.on_conf_applied(self.id, e.index, &self.sm.conf_state)
+        env.checker
+            .on_conf_applied(self.id, e.index, &self.sm.conf_state)
     }
 }
 

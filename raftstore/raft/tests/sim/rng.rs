@@ -12,7 +12,9 @@ pub struct SimRng {
 impl SimRng {
     /// A generator that yields the same sequence for the same seed.
     pub fn new(seed: u64) -> SimRng {
-        SimRng { inner: Xoshiro256PlusPlus::seed_from_u64(seed) }
+        SimRng {
+            inner: Xoshiro256PlusPlus::seed_from_u64(seed),
+        }
     }
 
     /// True with probability `p`.

@@ -185,8 +185,11 @@ impl SimOptions {
 
     /// A one-line summary for reports.
     pub fn summary(&self) -> String {
-        let modes: String =
-            self.async_storage.iter().map(|&a| if a { 'a' } else { 's' }).collect();
+        let modes: String = self
+            .async_storage
+            .iter()
+            .map(|&a| if a { 'a' } else { 's' })
+            .collect();
         format!(
             "{} nodes ({} voters, {} learners), storage {modes}, pre_vote {}, check_quorum {}, \
              reads {}, election {} heartbeat {}, msg {}B inflight {} apply {}B uncommitted {}B, \
@@ -228,30 +231,40 @@ fn random_network(rng: &mut SimRng) -> NetworkOptions {
 /// client load) is switched on or off and scaled per seed.
 fn random_weights(rng: &mut SimRng, lease_reads: bool) -> [u32; 17] {
     let mut level = |off: f64| -> u32 {
-        if rng.chance(off) { 0 } else { rng.pick(&[1, 2, 4, 8]) }
+        if rng.chance(off) {
+            0
+        } else {
+            rng.pick(&[1, 2, 4, 8])
+        }
     };
-    let (crashes, partitions, churn, members, clients, skew) =
-        (level(0.3), level(0.3), level(0.4), level(0.3), level(0.05), level(0.6));
+    let (crashes, partitions, churn, members, clients, skew) = (
+        level(0.3),
+        level(0.3),
+        level(0.4),
+        level(0.3),
+        level(0.05),
+        level(0.6),
+    );
     let skew = if lease_reads { 0 } else { skew };
     let mut w = |lo: u64, hi: u64, scale: u32| -> u32 { rng.between(lo, hi) as u32 * scale };
     [
-        w(100, 300, 1),           // TickAll
-        w(3, 10, skew),           // TickOne
-        w(300, 600, 1),           // Deliver
-        w(200, 400, 1),           // Ready
-        w(100, 300, 1),           // AppendThread
-        w(100, 300, 1),           // ApplyThread
-        w(10, 40, clients),       // Propose
-        w(3, 20, clients),        // Read
-        w(1, 5, members),         // ConfChange
-        w(1, 5, churn),           // Transfer
-        w(1, 10, clients.max(1)), // Compact
-        w(1, 5, crashes),         // Crash
+        w(100, 300, 1),                 // TickAll
+        w(3, 10, skew),                 // TickOne
+        w(300, 600, 1),                 // Deliver
+        w(200, 400, 1),                 // Ready
+        w(100, 300, 1),                 // AppendThread
+        w(100, 300, 1),                 // ApplyThread
+        w(10, 40, clients),             // Propose
+        w(3, 20, clients),              // Read
+        w(1, 5, members),               // ConfChange
+        w(1, 5, churn),                 // Transfer
+        w(1, 10, clients.max(1)),       // Compact
+        w(1, 5, crashes),               // Crash
         w(20, 60, crashes.min(1)) + 10, // Restart
-        w(1, 5, partitions),      // Partition
-        w(1, 3, partitions),      // Heal
-        w(1, 5, churn),           // Campaign
-        w(1, 2, churn),           // ForgetLeader
+        w(1, 5, partitions),            // Partition
+        w(1, 3, partitions),            // Heal
+        w(1, 5, churn),                 // Campaign
+        w(1, 2, churn),                 // ForgetLeader
     ]
 }
 
@@ -271,12 +284,20 @@ pub fn random_conf_change(cs: &ConfState, n: u64, rng: &mut SimRng) -> ConfChang
     if !cs.voters_outgoing.is_empty() {
         return ConfChangeProposal::V2(ConfChangeV2::default());
     }
-    let min_voters = if rng.chance(0.05) { 1 } else { n.min(3) as usize };
+    let min_voters = if rng.chance(0.05) {
+        1
+    } else {
+        n.min(3) as usize
+    };
     let mut voters = cs.voters.clone();
     let mut learners = cs.learners.clone();
     let mut ids: Vec<u64> = (1..=n).collect();
     rng.shuffle(&mut ids);
-    let count = if rng.chance(0.35) { rng.between(2, 3) } else { 1 };
+    let count = if rng.chance(0.35) {
+        rng.between(2, 3)
+    } else {
+        1
+    };
     let mut changes = Vec::new();
     for id in ids {
         if changes.len() as u64 >= count {
@@ -323,5 +344,9 @@ pub fn random_conf_change(cs: &ConfState, n: u64, rng: &mut SimRng) -> ConfChang
         ConfChangeTransition::Implicit,
         ConfChangeTransition::Explicit,
     ]);
-    ConfChangeProposal::V2(ConfChangeV2 { transition: transition as i32, changes, ..ConfChangeV2::default() })
+    ConfChangeProposal::V2(ConfChangeV2 {
+        transition: transition as i32,
+        changes,
+        ..ConfChangeV2::default()
+    })
 }
