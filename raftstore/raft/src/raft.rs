@@ -306,9 +306,12 @@ impl<S: Storage> Raft<S> {
                 let _ = self.step(check);
             }
             // A transfer that did not finish within an election timeout is abandoned and the
-            // leader takes proposals again.
+            // leader takes proposals again; a removed leader starts its hand-off over.
             if self.state == StateRole::Leader && self.lead_transferee != 0 {
                 self.abort_leader_transfer();
+                if self.step_down_on_removal && !self.is_voter() {
+                    self.hand_off_after_removal();
+                }
             }
         }
         if self.state != StateRole::Leader {
