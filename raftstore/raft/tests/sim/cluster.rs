@@ -330,7 +330,11 @@ impl Cluster {
         let cs = self.nodes[i]
             .conf_state()
             .expect("invariant: the node is up");
-        let cc = random_conf_change(&cs, self.nodes.len() as u64, &mut self.env.rng);
+        let keep_majority = !self.options.any_conf_change;
+        let n = self.nodes.len() as u64;
+        let Some(cc) = random_conf_change(&cs, n, keep_majority, &mut self.env.rng) else {
+            return Ok(());
+        };
         self.env
             .trace
             .line(|| format!("  node {} proposes {cc:?} on {cs:?}", i + 1));

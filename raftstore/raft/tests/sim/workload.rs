@@ -110,6 +110,10 @@ pub struct SimOptions {
     pub state_machine_durable: bool,
     /// The chance that a node crashes right after it made a new vote durable.
     pub crash_after_vote_rate: f64,
+    /// Whether configuration changes may drop below a kept majority (see
+    /// [`random_conf_change`]): only in seeds without crashes, partitions, delays or clock
+    /// skew.
+    pub any_conf_change: bool,
     /// Network faults.
     pub net: NetworkOptions,
     /// The weight of each action of [`Action::ALL`].
@@ -120,10 +124,11 @@ impl SimOptions {
     /// Draws a seed's settings.
     pub fn random(rng: &mut SimRng) -> SimOptions {
         let node_count = rng.between(3, 7) as usize;
+        // At least three voters: from fewer, no change keeps a working majority.
         let initial_voters = if rng.chance(0.7) {
             node_count
         } else {
-            rng.between(1, node_count as u64) as usize
+            rng.between(3, node_count as u64) as usize
         };
         let initial_learners = rng.between(0, (node_count - initial_voters) as u64) as usize;
         let mode = rng.between(0, 2);
@@ -139,6 +144,18 @@ impl SimOptions {
         let election_tick = rng.between(4, 15) as usize;
         let heartbeat_tick = rng.between(1, (election_tick as u64 / 3).max(1)) as usize;
         let max_size_per_msg = rng.pick(&[0, 64, 256, 4096, 1 << 20]);
+        let step_down_on_removal = rng.chance(0.8);
+        let crash_after_vote_rate = rng.pick(&[0.0, 0.0, 0.1, 0.3]);
+        let weights = random_weights(rng, lease_reads);
+        let net = random_network(rng);
+        // Calm seeds (nothing that can keep a successor from hearing its removed leader for an
+        // election timeout) may make any configuration change.
+        let any_conf_change = step_down_on_removal
+            && crash_after_vote_rate == 0.0
+            && net.delay_rate == 0.0
+            && [Action::Crash, Action::Partition, Action::TickOne]
+                .iter()
+                .all(|&a| weights[a as usize] == 0);
         SimOptions {
             node_count,
             initial_voters,
@@ -153,11 +170,12 @@ impl SimOptions {
             max_inflight_msgs: rng.pick(&[1, 2, 4, 256]) as usize,
             max_committed_size_per_ready: rng.pick(&[0, 32, 1024]),
             max_uncommitted_entries_size: rng.pick(&[0, 0, 256, 4096]),
-            step_down_on_removal: rng.chance(0.8),
+            step_down_on_removal,
             state_machine_durable: rng.chance(0.5),
-            crash_after_vote_rate: rng.pick(&[0.0, 0.0, 0.1, 0.3]),
-            net: random_network(rng),
-            weights: random_weights(rng, lease_reads),
+            crash_after_vote_rate,
+            any_conf_change,
+            net,
+            weights,
         }
     }
 
@@ -277,18 +295,47 @@ pub enum ConfChangeProposal {
     V2(ConfChangeV2),
 }
 
-/// Draws a configuration change that the current configuration `cs` of a universe of `n`
-/// nodes can take, keeping at least three voters (fewer only rarely), so that a working
-/// majority usually stays reachable. In a joint configuration it proposes to leave it.
-pub fn random_conf_change(cs: &ConfState, n: u64, rng: &mut SimRng) -> ConfChangeProposal {
+/// Draws a configuration change for the current configuration `cs` of a universe of `n`
+/// nodes; in a joint configuration, the change that leaves it.
+///
+/// With `keep_majority` the change keeps a working majority: the voters it keeps are a majority
+/// of the old voters and of the new ones, so they can elect a leader among themselves whatever
+/// the others know. Without it (only in calm seeds) any change may come, such as removing the
+/// leader of two voters. Configuration changes take effect when applied (as
+/// in etcd), and a change that drops below a kept majority can leave the group without any
+/// electable node if the wrong node crashes before everyone learns the change is committed
+/// (etcd-io/etcd#12359): a known limitation of apply-time changes, not something to rediscover
+/// on every run.
+pub fn random_conf_change(
+    cs: &ConfState,
+    n: u64,
+    keep_majority: bool,
+    rng: &mut SimRng,
+) -> Option<ConfChangeProposal> {
     if !cs.voters_outgoing.is_empty() {
-        return ConfChangeProposal::V2(ConfChangeV2::default());
+        return Some(ConfChangeProposal::V2(ConfChangeV2::default()));
     }
-    let min_voters = if rng.chance(0.05) {
-        1
-    } else {
-        n.min(3) as usize
-    };
+    for _ in 0..10 {
+        let (changes, voters) = random_changes(cs, n, rng);
+        if changes.is_empty() || voters.is_empty() {
+            continue;
+        }
+        if keep_majority && !keeps_majority(&cs.voters, &voters) {
+            continue;
+        }
+        return Some(encode_changes(changes, rng));
+    }
+    None
+}
+
+/// Whether the voters in both `old` and `new` are a majority of each.
+fn keeps_majority(old: &[u64], new: &[u64]) -> bool {
+    let kept = old.iter().filter(|id| new.contains(id)).count();
+    kept > old.len() / 2 && kept > new.len() / 2
+}
+
+/// One to three changes on distinct nodes, and the voters they lead to.
+fn random_changes(cs: &ConfState, n: u64, rng: &mut SimRng) -> (Vec<ConfChangeSingle>, Vec<u64>) {
     let mut voters = cs.voters.clone();
     let mut learners = cs.learners.clone();
     let mut ids: Vec<u64> = (1..=n).collect();
@@ -299,14 +346,8 @@ pub fn random_conf_change(cs: &ConfState, n: u64, rng: &mut SimRng) -> ConfChang
         1
     };
     let mut changes = Vec::new();
-    for id in ids {
-        if changes.len() as u64 >= count {
-            break;
-        }
+    for id in ids.into_iter().take(count as usize) {
         let change = if voters.contains(&id) {
-            if voters.len() <= min_voters {
-                continue;
-            }
             voters.retain(|&v| v != id);
             if rng.chance(0.5) {
                 learners.push(id);
@@ -331,6 +372,12 @@ pub fn random_conf_change(cs: &ConfState, n: u64, rng: &mut SimRng) -> ConfChang
         };
         changes.push(ConfChangeSingle::new(change, id));
     }
+    (changes, voters)
+}
+
+/// The changes as a v1 change (single changes, sometimes) or a v2 change with a random
+/// transition.
+fn encode_changes(changes: Vec<ConfChangeSingle>, rng: &mut SimRng) -> ConfChangeProposal {
     if changes.len() == 1 && rng.chance(0.4) {
         return ConfChangeProposal::V1(ConfChange {
             change_type: changes[0].change_type,
