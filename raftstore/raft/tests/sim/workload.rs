@@ -4,6 +4,19 @@
 //! Settings and weights are drawn per seed ("swarm testing", as tigerbeetle's VOPR does): one
 //! seed crashes nodes often and never partitions, another partitions constantly and reads a lot.
 //! A mix that is uniform across seeds would make every seed average and rare interleavings rarer.
+//!
+//! # Liveness notes
+//!
+//! Configuration changes take effect when applied, as in etcd, and a node that has not learned
+//! that a change is committed elects with the previous configuration. Two known consequences of
+//! that design (etcd-io/etcd#12359) would fail the liveness phase without telling us anything
+//! new, so the workload avoids them, and nothing else:
+//!
+//! * a change that does not keep a majority of the old and of the new voters can leave no
+//!   electable node after the wrong crash: such changes only happen in calm seeds;
+//! * without PreVote, a voter left behind on an older configuration campaigns at ever higher
+//!   terms that the new configuration's candidates never hear of, and the election becomes a race
+//!   of two random walks with no bound on its length: membership changes only with PreVote.
 
 use raft::ReadOnlyOption;
 use raft::raftpb::{
@@ -146,7 +159,15 @@ impl SimOptions {
         let max_size_per_msg = rng.pick(&[0, 64, 256, 4096, 1 << 20]);
         let step_down_on_removal = rng.chance(0.8);
         let crash_after_vote_rate = rng.pick(&[0.0, 0.0, 0.1, 0.3]);
-        let weights = random_weights(rng, lease_reads);
+        let pre_vote = rng.chance(0.5);
+        let mut weights = random_weights(rng, lease_reads);
+        if !pre_vote {
+            // Without PreVote, a voter left behind with an older configuration campaigns for
+            // ever at terms the new configuration's candidates never learn (it does not send to
+            // them, and etcd ignores their lower-term votes), so elections can race for longer
+            // than any bound; see the liveness notes in the module doc.
+            weights[Action::ConfChange as usize] = 0;
+        }
         let net = random_network(rng);
         // Calm seeds (nothing that can keep a successor from hearing its removed leader for an
         // election timeout) may make any configuration change.
@@ -161,7 +182,7 @@ impl SimOptions {
             initial_voters,
             initial_learners,
             async_storage,
-            pre_vote: rng.chance(0.5),
+            pre_vote,
             check_quorum,
             lease_reads,
             election_tick,
