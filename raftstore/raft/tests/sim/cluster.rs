@@ -133,27 +133,36 @@ impl Cluster {
             .line(|| format!("step {step} t={now}: {action:?}"));
         self.perform(action)?;
         self.stop_requested();
-        self.crash_after_votes();
+        self.crash_after_votes()?;
         self.check_step()?;
         self.env.trace.line(|| self.status_line());
         Ok(())
     }
 
     /// Crashes, now and then, a node that just made a vote durable: the vote must survive.
-    fn crash_after_votes(&mut self) {
+    fn crash_after_votes(&mut self) -> SimResult {
         for i in 0..self.nodes.len() {
             if !std::mem::take(&mut self.nodes[i].just_voted) || !self.nodes[i].is_up() {
                 continue;
             }
-            if self.env.rng.chance(self.options.crash_after_vote_rate)
-                && self.applicable(Action::Crash)
-            {
+            if !self.env.rng.chance(self.options.crash_after_vote_rate) {
+                continue;
+            }
+            // Mostly a reboot: the vote requests still in flight then reach the new process.
+            if self.env.rng.chance(0.7) {
+                self.env
+                    .trace
+                    .line(|| format!("  node {} reboots right after voting", i + 1));
+                self.nodes[i].crash(&mut self.env);
+                self.nodes[i].start(&mut self.env)?;
+            } else if self.applicable(Action::Crash) {
                 self.env
                     .trace
                     .line(|| format!("  node {} crashes right after voting", i + 1));
                 self.nodes[i].crash(&mut self.env);
             }
         }
+        Ok(())
     }
 
     /// Stops the nodes their application stops (see `SimNode::stop_requested`).
@@ -262,7 +271,8 @@ impl Cluster {
                 self.nodes[i].compact(&mut self.env)
             }
             Action::Crash => {
-                let i = self.pick_node(|n| n.is_up());
+                // Leaders half the time: their crashes strand the most interesting state.
+                let i = self.pick_node_prefer_leader(0.5);
                 self.env.trace.line(|| format!("  node {} crashes", i + 1));
                 self.nodes[i].crash(&mut self.env);
                 Ok(())
@@ -410,8 +420,32 @@ impl Cluster {
         let mut ids: Vec<u64> = (1..=n).collect();
         rng.shuffle(&mut ids);
         let mut links = BTreeSet::new();
-        let kind = rng.between(0, 4);
+        // Isolating the leader (alone or with one follower) is the most productive cut.
+        let leader = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_leader())
+            .map(|n| n.id)
+            .max();
+        if let Some(leader) = leader.filter(|_| rng.chance(0.4)) {
+            if let Some(pos) = ids.iter().position(|&id| id == leader) {
+                ids.swap(0, pos);
+            }
+        }
+        let kind = rng.between(0, 5);
         let name = match kind {
+            5 => {
+                // The first one or two of `ids` (the leader, when chosen above) on one side.
+                let cut = rng.between(1, 2.min(n - 1)) as usize;
+                let (a, b) = ids.split_at(cut);
+                for &x in a {
+                    for &y in b {
+                        links.insert((x, y));
+                        links.insert((y, x));
+                    }
+                }
+                format!("cut off {a:?} from {b:?}")
+            }
             0 => {
                 let cut = rng.between(1, n - 1) as usize;
                 let (a, b) = ids.split_at(cut);
