@@ -61,6 +61,10 @@ pub struct Cluster {
     pub step: u64,
     next_write_id: u64,
     next_read_id: u64,
+    /// The last (leader, term) seen, to notice new leaders.
+    known_leader: Option<(u64, u64)>,
+    /// A fault aimed at a new leader: (due step, leader, term).
+    leader_fault: Option<(u64, u64, u64)>,
 }
 
 impl Cluster {
@@ -100,6 +104,8 @@ impl Cluster {
             step: 0,
             next_write_id: 0,
             next_read_id: 0,
+            known_leader: None,
+            leader_fault: None,
         };
         cluster
             .env
@@ -134,6 +140,7 @@ impl Cluster {
         self.perform(action)?;
         self.stop_requested();
         self.crash_after_votes()?;
+        self.strike_new_leaders();
         self.check_step()?;
         self.env.trace.line(|| self.status_line());
         Ok(())
@@ -163,6 +170,60 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// Now and then crashes or cuts off a leader soon after it is elected, while the entries of
+    /// earlier terms it inherited are still being replicated: the moment when committing them
+    /// by counting replicas (Raft paper, figure 8) would be unsafe.
+    fn strike_new_leaders(&mut self) {
+        if let Some((due, id, term)) = self.leader_fault {
+            if self.step < due {
+                return;
+            }
+            self.leader_fault = None;
+            let node = &self.nodes[(id - 1) as usize];
+            if !node.is_leader() || node.raw.as_ref().is_some_and(|raw| raw.raft.term != term) {
+                return;
+            }
+            if self.env.rng.chance(0.5) && self.applicable(Action::Crash) {
+                self.env.trace.line(|| format!("  new leader {id} crashes"));
+                self.nodes[(id - 1) as usize].crash(&mut self.env);
+            } else {
+                let links = (1..=self.nodes.len() as u64)
+                    .filter(|&y| y != id)
+                    .flat_map(|y| [(id, y), (y, id)])
+                    .collect();
+                let heal_at =
+                    self.env.now + self.env.rng.between(1, 4) * self.options.election_tick as u64;
+                self.env
+                    .trace
+                    .line(|| format!("  new leader {id} cut off until t={heal_at}"));
+                self.env
+                    .net
+                    .partition(format!("cut off new leader {id}"), links, heal_at);
+            }
+            return;
+        }
+        let leader = self
+            .nodes
+            .iter()
+            .filter_map(|n| {
+                n.raw
+                    .as_ref()
+                    .filter(|_| n.is_leader())
+                    .map(|raw| (n.id, raw.raft.term))
+            })
+            .max_by_key(|&(_, term)| term);
+        if leader.is_none() || leader == self.known_leader {
+            return;
+        }
+        self.known_leader = leader;
+        if let Some((id, term)) = leader {
+            if self.env.rng.chance(self.options.new_leader_fault_rate) {
+                let due = self.step + self.env.rng.between(0, 30);
+                self.leader_fault = Some((due, id, term));
+            }
+        }
     }
 
     /// Stops the nodes their application stops (see `SimNode::stop_requested`).

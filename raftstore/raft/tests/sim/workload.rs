@@ -123,6 +123,8 @@ pub struct SimOptions {
     pub state_machine_durable: bool,
     /// The chance that a node crashes right after it made a new vote durable.
     pub crash_after_vote_rate: f64,
+    /// The chance that a new leader is crashed or cut off soon after its election.
+    pub new_leader_fault_rate: f64,
     /// Whether configuration changes may drop below a kept majority (see
     /// [`random_conf_change`]): only in seeds without crashes, partitions, delays or clock
     /// skew.
@@ -159,6 +161,7 @@ impl SimOptions {
         let max_size_per_msg = rng.pick(&[0, 64, 256, 4096, 1 << 20]);
         let step_down_on_removal = rng.chance(0.8);
         let crash_after_vote_rate = rng.pick(&[0.0, 0.0, 0.1, 0.3]);
+        let new_leader_fault_rate = rng.pick(&[0.0, 0.0, 0.3, 0.7]);
         let pre_vote = rng.chance(0.5);
         let mut weights = random_weights(rng, lease_reads);
         if !pre_vote {
@@ -173,6 +176,7 @@ impl SimOptions {
         // election timeout) may make any configuration change.
         let any_conf_change = step_down_on_removal
             && crash_after_vote_rate == 0.0
+            && new_leader_fault_rate == 0.0
             && net.delay_rate == 0.0
             && [Action::Crash, Action::Partition, Action::TickOne]
                 .iter()
@@ -194,6 +198,7 @@ impl SimOptions {
             step_down_on_removal,
             state_machine_durable: rng.chance(0.5),
             crash_after_vote_rate,
+            new_leader_fault_rate,
             any_conf_change,
             net,
             weights,
@@ -232,7 +237,7 @@ impl SimOptions {
         format!(
             "{} nodes ({} voters, {} learners), storage {modes}, pre_vote {}, check_quorum {}, \
              reads {}, election {} heartbeat {}, msg {}B inflight {} apply {}B uncommitted {}B, \
-             step_down_on_removal {}, durable sm {}, crash after vote {}, net {:?}, weights {:?}",
+             step_down_on_removal {}, durable sm {}, crash after vote {}, new leader faults {}, net {:?}, weights {:?}",
             self.node_count,
             self.initial_voters,
             self.initial_learners,
@@ -248,6 +253,7 @@ impl SimOptions {
             self.step_down_on_removal,
             self.state_machine_durable,
             self.crash_after_vote_rate,
+            self.new_leader_fault_rate,
             self.net,
             self.weights,
         )
