@@ -9,6 +9,7 @@
 //! | log matching | (index, term) -> (entry digest, previous term) | an entry becomes durable |
 //! | committed entries never change | index -> committed term | a node's commit index moves |
 //! | leader completeness | the committed table | a node starts leading; new commits |
+//! | commit rule | the node's last commit index and term | a leader's commit index moves |
 //! | state machine safety | index -> (entry digest, state hash); index -> configuration | apply |
 //! | monotonic commit, apply and term | per node, floors from the disk across restarts | always |
 //! | durability | the disk's commit index never passes its log | every fsync |
@@ -229,6 +230,21 @@ impl Checker {
                 "monotonic apply",
                 format!("node {id} applied {applied} beyond its commit index {commit}"),
             ));
+        }
+        if r.state == StateRole::Leader && r.term == view.term && commit > view.commit {
+            // A leader moves its commit index only to an entry of its own term: entries of
+            // earlier terms commit through it, never by counting replicas (Raft paper, figure 8).
+            let term = log_term(r, commit);
+            if term != Some(r.term) {
+                return Err(violation(
+                    "commit rule",
+                    format!(
+                        "leader {id} of term {} committed index {commit} of term {term:?} by \
+                         counting replicas",
+                        r.term
+                    ),
+                ));
+            }
         }
         for index in view.commit + 1..=commit {
             if let Some(term) = log_term(r, index) {

@@ -158,7 +158,7 @@ impl SimOptions {
         let lease_reads = check_quorum && rng.chance(0.4);
         let election_tick = rng.between(4, 15) as usize;
         let heartbeat_tick = rng.between(1, (election_tick as u64 / 3).max(1)) as usize;
-        let max_size_per_msg = rng.pick(&[0, 64, 256, 4096, 1 << 20]);
+        let max_size_per_msg = rng.pick(&[0, 0, 64, 256, 4096, 1 << 20]);
         let step_down_on_removal = rng.chance(0.8);
         let crash_after_vote_rate = rng.pick(&[0.0, 0.0, 0.1, 0.3]);
         let new_leader_fault_rate = rng.pick(&[0.0, 0.0, 0.3, 0.7]);
@@ -192,7 +192,7 @@ impl SimOptions {
             election_tick,
             heartbeat_tick,
             max_size_per_msg,
-            max_inflight_msgs: rng.pick(&[1, 2, 4, 256]) as usize,
+            max_inflight_msgs: rng.pick(&[1, 1, 2, 4, 256]) as usize,
             max_committed_size_per_ready: rng.pick(&[0, 32, 1024]),
             max_uncommitted_entries_size: rng.pick(&[0, 0, 256, 4096]),
             step_down_on_removal,
@@ -301,9 +301,9 @@ fn random_weights(rng: &mut SimRng, lease_reads: bool) -> [u32; 17] {
         w(100, 300, 1),                 // ApplyThread
         w(10, 40, clients),             // Propose
         w(3, 20, clients),              // Read
-        w(1, 5, members),               // ConfChange
+        w(3, 12, members),              // ConfChange
         w(1, 5, churn),                 // Transfer
-        w(1, 10, clients.max(1)),       // Compact
+        w(3, 20, clients.max(1)),       // Compact
         w(1, 5, crashes),               // Crash
         w(20, 60, crashes.min(1)) + 10, // Restart
         w(1, 5, partitions),            // Partition
