@@ -397,11 +397,17 @@ impl Cluster {
     }
 
     fn propose_conf_change(&mut self) -> SimResult {
+        let keep_majority = !self.options.any_conf_change;
         let i = self.pick_node_prefer_leader(0.8);
+        // A follower's configuration may be stale, and the leader takes a forwarded change
+        // whatever it does to the leader's configuration: only a leader's proposal is sure to
+        // keep a majority (a leader takes a change only once it has applied every earlier one).
+        if keep_majority && !self.nodes[i].is_leader() {
+            return Ok(());
+        }
         let cs = self.nodes[i]
             .conf_state()
             .expect("invariant: the node is up");
-        let keep_majority = !self.options.any_conf_change;
         let n = self.nodes.len() as u64;
         let Some(cc) = random_conf_change(&cs, n, keep_majority, &mut self.env.rng) else {
             return Ok(());

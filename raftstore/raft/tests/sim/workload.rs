@@ -297,8 +297,8 @@ fn random_weights(rng: &mut SimRng, lease_reads: bool) -> [u32; 17] {
         w(3, 10, skew),                 // TickOne
         w(300, 600, 1),                 // Deliver
         w(200, 400, 1),                 // Ready
-        w(100, 300, 1),                 // AppendThread
-        w(100, 300, 1),                 // ApplyThread
+        w(20, 300, 1),                  // AppendThread
+        w(10, 300, 1),                  // ApplyThread
         w(10, 40, clients),             // Propose
         w(3, 20, clients),              // Read
         w(3, 12, members),              // ConfChange
