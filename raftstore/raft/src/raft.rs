@@ -475,10 +475,16 @@ impl<S: Storage> Raft<S> {
         }
         if matches!(
             kind,
-            MessageType::MsgAppResp | MessageType::MsgVoteResp | MessageType::MsgPreVoteResp
+            MessageType::MsgAppResp
+                | MessageType::MsgVoteResp
+                | MessageType::MsgPreVoteResp
+                | MessageType::MsgVote
         ) {
             // Acknowledging an append or casting a vote promises durability: these wait for
-            // everything unstable to be persisted (thesis 3.8).
+            // everything unstable to be persisted (thesis 3.8). So does asking for votes: a
+            // candidate that crashed before its term was durable could campaign again in the
+            // same term with a shorter log, and count the votes its earlier request won with
+            // entries it has since lost.
             self.msgs_after_append.push(m);
         } else {
             assert_ne!(
