@@ -11,6 +11,9 @@ use super::{Options, TICK};
 /// How long leader election and settling may take before the run is declared broken.
 const SETTLE_TIMEOUT: Duration = Duration::from_mins(2);
 
+/// Groups that campaign together while leaders are elected.
+const ELECTION_WAVE_GROUPS: usize = 256;
+
 /// What one thread measured.
 pub struct DriverResult {
     /// Proposals applied at their leader during the measurement.
@@ -89,34 +92,47 @@ impl Driver {
             groups,
             clients,
             ready_clients: Vec::new(),
-            active: (0..n).collect(),
-            is_active: vec![true; n],
+            active: Vec::new(),
+            is_active: vec![false; n],
             value_size: opts.value_size,
         })
     }
 
-    /// Runs rounds (and ticks) until every group has a leader and nothing is in flight.
+    /// Elects every group's leader, a wave of groups at a time so the election's transient
+    /// messages stay small next to the groups themselves, then runs rounds until nothing is in
+    /// flight.
     pub fn elect_and_settle(&mut self) -> anyhow::Result<()> {
         let start = Instant::now();
-        let mut next_tick = start + TICK;
         let mut scratch = DriverResult::default();
-        loop {
-            let now = Instant::now();
-            if now >= next_tick {
-                self.tick_all();
-                next_tick += TICK;
+        let all: Vec<usize> = (0..self.groups.len()).collect();
+        for wave in all.chunks(ELECTION_WAVE_GROUPS) {
+            for &g in wave {
+                self.groups[g].campaign()?;
+                self.activate(g);
             }
-            self.round(&mut scratch, false, now);
-            if self.active.is_empty() && self.groups.iter().all(|g| g.leader().is_some()) {
-                return Ok(());
+            while !self.active.is_empty() {
+                self.round(&mut scratch, false, Instant::now());
+                anyhow::ensure!(
+                    start.elapsed() < SETTLE_TIMEOUT,
+                    "leaders not elected in time"
+                );
             }
-            anyhow::ensure!(
-                now - start < SETTLE_TIMEOUT,
-                "groups did not elect leaders in time"
-            );
-            if self.active.is_empty() {
-                std::thread::sleep(next_tick.saturating_duration_since(Instant::now()));
+            // The next wave reuses this wave's queues instead of growing the heap.
+            for &g in wave {
+                self.groups[g].release_buffers();
             }
+        }
+        anyhow::ensure!(
+            self.groups.iter().all(|g| g.leader().is_some()),
+            "some group did not elect its leader"
+        );
+        Ok(())
+    }
+
+    fn activate(&mut self, g: usize) {
+        if !self.is_active[g] {
+            self.is_active[g] = true;
+            self.active.push(g);
         }
     }
 

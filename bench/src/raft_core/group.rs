@@ -35,6 +35,8 @@ struct Replica {
     node: RawNode<MemStorage>,
     storage: MemStorage,
     inbox: Vec<Message>,
+    /// The applied index at which the log is next compacted.
+    compact_at: u64,
 }
 
 /// Entries kept below the applied index when the log is compacted; followers trail the leader
@@ -46,20 +48,21 @@ const LOG_COMPACT_BATCH: u64 = 4096;
 
 fn compact_applied(r: &mut Replica) {
     let applied = r.node.raft.raft_log.applied;
-    let first = r.node.raft.raft_log.first_index();
-    if applied > first + LOG_KEEP_ENTRIES + LOG_COMPACT_BATCH {
+    if applied >= r.compact_at {
         let to = applied - LOG_KEEP_ENTRIES;
         r.storage
             .wl()
             .compact(to)
             .expect("invariant: compacting below the applied index");
+        r.compact_at = applied + LOG_COMPACT_BATCH;
     }
 }
 
 /// A group of three replicas (ids 1, 2, 3).
 pub struct Group {
     replicas: Vec<Replica>,
-    outbox: Vec<Message>,
+    /// Each replica's outgoing messages of the current round, routed once the round ends.
+    outbox: Vec<Vec<Message>>,
 }
 
 /// The core's configuration for the benchmark: 100 ms ticks, heartbeat every 2 ticks, election
@@ -76,7 +79,7 @@ fn config(id: u64, seed: u64) -> Config {
 }
 
 impl Group {
-    /// A fresh group whose replica 1 campaigns at once.
+    /// A fresh group; call [`Group::campaign`] to elect replica 1.
     pub fn new(seed: u64) -> anyhow::Result<Group> {
         let mut replicas = Vec::with_capacity(PEERS.len());
         for id in PEERS {
@@ -89,14 +92,19 @@ impl Group {
                 node,
                 storage,
                 inbox: Vec::new(),
+                compact_at: LOG_KEEP_ENTRIES + LOG_COMPACT_BATCH,
             });
         }
-        let mut group = Group {
+        Ok(Group {
             replicas,
             outbox: Vec::new(),
-        };
-        group.replicas[0].node.campaign()?;
-        Ok(group)
+        })
+    }
+
+    /// Makes replica 1 campaign.
+    pub fn campaign(&mut self) -> anyhow::Result<()> {
+        self.replicas[0].node.campaign()?;
+        Ok(())
     }
 
     /// The index (0..3) of the replica that is leader, if any.
@@ -104,6 +112,15 @@ impl Group {
         self.replicas
             .iter()
             .position(|r| r.node.raft.state == StateRole::Leader)
+    }
+
+    /// Frees the benchmark's own message queues (not the replicas' state), so that a memory
+    /// measurement counts the replicas only.
+    pub fn release_buffers(&mut self) {
+        self.outbox = Vec::new();
+        for r in &mut self.replicas {
+            r.inbox = Vec::new();
+        }
     }
 
     /// Ticks every replica.
@@ -136,14 +153,14 @@ impl Group {
             if !r.node.has_ready() {
                 continue;
             }
-            let rd = r.node.ready();
+            let mut rd = r.node.ready();
             {
                 let mut core = r.storage.wl();
                 if let Some(hs) = rd.hard_state {
                     core.set_hard_state(hs);
                 }
                 if !rd.entries.is_empty() {
-                    core.append(&rd.entries)
+                    core.append_owned(std::mem::take(&mut rd.entries))
                         .expect("invariant: ready entries follow the log");
                 }
             }
@@ -153,12 +170,14 @@ impl Group {
                     on_leader_apply(e);
                 }
             }
-            self.outbox.extend(rd.messages);
+            if !rd.messages.is_empty() {
+                self.outbox.push(rd.messages);
+            }
             r.node.advance();
             compact_applied(r);
         }
         let mut more = false;
-        for m in self.outbox.drain(..) {
+        for m in self.outbox.drain(..).flatten() {
             stats.messages += 1;
             if m.msg_type == MessageType::MsgApp as i32 && !m.entries.is_empty() {
                 stats.appends += 1;

@@ -101,7 +101,12 @@ fn summarize(
     let p50 = total.latency.value_at_quantile(0.50);
     let p99 = total.latency.value_at_quantile(0.99);
     let entries_per_append = total.stats.append_entries as f64 / total.stats.appends.max(1) as f64;
-    let msgs_per_op = total.stats.messages as f64 / total.ops.max(1) as f64;
+    // Without proposals there is no per-operation figure; idle runs report per group instead.
+    let msgs_per_op = if total.ops == 0 {
+        0.0
+    } else {
+        total.stats.messages as f64 / total.ops as f64
+    };
     let mut report = Report::new(format!(
         "raft-core groups={} clients={clients} value_size={} threads={}{}",
         opts.groups,
@@ -149,12 +154,15 @@ fn summarize(
 fn run_memory(opts: &Options) -> anyhow::Result<Report> {
     let before = sys::resident_bytes();
     let mut driver = Driver::new(opts, 0, 1, 0)?;
+    let created = sys::resident_bytes();
     driver.elect_and_settle()?;
     let after = sys::resident_bytes();
     let replicas = opts.groups as u64 * group::PEERS.len() as u64;
     let bytes_per_replica = after.saturating_sub(before) / replicas.max(1);
     let mut report = Report::new(format!("raft-core memory groups={}", opts.groups));
-    report.line(format!("resident before {before} B, after {after} B"));
+    report.line(format!(
+        "resident before {before} B, after creating groups {created} B, after electing {after} B"
+    ));
     report.line(format!(
         "{bytes_per_replica} bytes per replica ({replicas} replicas)"
     ));

@@ -36,7 +36,7 @@ pub struct Unstable {
     /// The incoming snapshot, if any, until storage confirms it applied.
     ///
     /// Invariant: if present, its index is below `offset`.
-    pub snapshot: Option<Snapshot>,
+    pub snapshot: Option<Box<Snapshot>>,
     /// The entries not yet confirmed durable; `entries[i]` has index `offset + i`.
     ///
     /// Invariant: indexes are contiguous.
@@ -87,7 +87,7 @@ impl Unstable {
                 .snapshot
                 .as_ref()
                 .filter(|s| s.index() == i)
-                .map(Snapshot::term);
+                .map(|s| s.term());
         }
         self.entries.get((i - self.offset) as usize).map(|e| e.term)
     }
@@ -100,7 +100,7 @@ impl Unstable {
     /// The snapshot, if it has not been handed to storage yet.
     pub fn next_snapshot(&self) -> Option<&Snapshot> {
         self.snapshot
-            .as_ref()
+            .as_deref()
             .filter(|_| !self.snapshot_in_progress)
     }
 
@@ -170,7 +170,7 @@ impl Unstable {
         self.offset = snap.index() + 1;
         self.offset_in_progress = self.offset;
         self.entries = Vec::new();
-        self.snapshot = Some(snap);
+        self.snapshot = Some(Box::new(snap));
         self.snapshot_in_progress = false;
         self.debug_check();
     }
@@ -284,7 +284,7 @@ mod tests {
     /// An unstable log with the given parts; `in_progress` is `offset_in_progress`.
     fn unstable(snapshot: Option<Snapshot>, entries: Vec<Entry>, offset: u64) -> Unstable {
         Unstable {
-            snapshot,
+            snapshot: snapshot.map(Box::new),
             entries,
             offset,
             snapshot_in_progress: false,
@@ -376,7 +376,7 @@ mod tests {
     fn next_snapshot_hides_a_snapshot_in_progress() {
         let mut u = unstable(None, vec![], 5);
         assert_eq!(u.next_snapshot(), None);
-        u.snapshot = Some(snap(4, 1));
+        u.snapshot = Some(Box::new(snap(4, 1)));
         assert_eq!(u.next_snapshot(), Some(&snap(4, 1)));
         u.snapshot_in_progress = true;
         assert_eq!(u.next_snapshot(), None);

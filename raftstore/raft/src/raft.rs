@@ -20,7 +20,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use rand::{RngExt, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_xoshiro::SplitMix64;
 use tracing::{debug, info};
 
 use crate::confchange;
@@ -78,6 +78,27 @@ pub(crate) enum CampaignType {
     /// An election ordered by the leader in a leadership transfer; skips pre-vote and is not
     /// ignored by followers still hearing from the old leader.
     Transfer,
+}
+
+/// What a batch of applied entries releases: the applying quota and the uncommitted budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AppliedEntries {
+    /// The last index applied.
+    pub(crate) index: u64,
+    /// The entries' size as counted against `max_committed_size_per_ready`.
+    pub(crate) size: u64,
+    /// Their payload bytes, as counted against `max_uncommitted_entries_size`.
+    pub(crate) payload: u64,
+}
+
+impl AppliedEntries {
+    pub(crate) fn of(entries: &[crate::raftpb::Entry], index: u64) -> AppliedEntries {
+        AppliedEntries {
+            index,
+            size: entries.iter().map(crate::raftpb::Entry::size).sum(),
+            payload: entries.iter().map(crate::raftpb::Entry::payload_size).sum(),
+        }
+    }
 }
 
 /// The context that marks a vote request as part of a leadership transfer.
@@ -149,7 +170,7 @@ pub struct Raft<S: Storage> {
     disable_proposal_forwarding: bool,
     disable_conf_change_validation: bool,
     step_down_on_removal: bool,
-    rng: Xoshiro256PlusPlus,
+    rng: SplitMix64,
 }
 
 impl<S: Storage> Raft<S> {
@@ -193,7 +214,7 @@ impl<S: Storage> Raft<S> {
             disable_proposal_forwarding: cfg.disable_proposal_forwarding,
             disable_conf_change_validation: cfg.disable_conf_change_validation,
             step_down_on_removal: cfg.step_down_on_removal,
-            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            rng: SplitMix64::seed_from_u64(seed),
         };
         let changer = confchange::Changer {
             tracker: &r.prs,
@@ -631,14 +652,13 @@ impl<S: Storage> Raft<S> {
 
     fn on_storage_apply_resp(&mut self, m: &Message) {
         let Some(last) = m.entries.last() else { return };
-        let size: u64 = m.entries.iter().map(crate::raftpb::Entry::size).sum();
-        let payload: u64 = m
-            .entries
-            .iter()
-            .map(crate::raftpb::Entry::payload_size)
-            .sum();
-        self.applied_to(last.index, size);
-        self.reduce_uncommitted_size(payload);
+        self.on_entries_applied(AppliedEntries::of(&m.entries, last.index));
+    }
+
+    /// Accounts for entries the application finished applying.
+    pub(crate) fn on_entries_applied(&mut self, applied: AppliedEntries) {
+        self.applied_to(applied.index, applied.size);
+        self.reduce_uncommitted_size(applied.payload);
     }
 
     fn applied_snapshot(&mut self, index: u64) {

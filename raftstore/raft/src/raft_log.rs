@@ -53,6 +53,15 @@ pub struct RaftLog<S: Storage> {
     pub applying_paused: bool,
     /// The bytes of committed entries handed out and not yet reported applied.
     applying_size: u64,
+    /// The id `(index, term)` of the last durable entry, the one right before the unstable
+    /// offset, as learned when it became stable. Most term lookups ask for it (the previous
+    /// entry of a leader's append, the entry a follower matches), and answering from here
+    /// saves a storage read.
+    ///
+    /// Invariant: trusted only while `index + 1 == unstable.offset` and no unstable snapshot
+    /// exists. The offset grows only through `stable_to`, which refreshes this, or `restore`,
+    /// which clears it; so a matching offset means the value is current.
+    stable_tail: Option<(u64, u64)>,
 }
 
 impl<S: Storage> RaftLog<S> {
@@ -87,6 +96,7 @@ impl<S: Storage> RaftLog<S> {
             max_applying_size,
             applying_paused: false,
             applying_size: 0,
+            stable_tail: None,
         })
     }
 
@@ -114,10 +124,15 @@ impl<S: Storage> RaftLog<S> {
         if let Some(i) = self.unstable.maybe_last_index() {
             return i;
         }
-        match self.store.last_index() {
-            Ok(i) => i,
-            Err(e) => panic!("storage failed to report its last index: {e}"),
-        }
+        // With nothing unstable, storage ends right before the unstable offset: entries leave
+        // the unstable log only once storage holds them, and storage holds nothing newer.
+        let last = self.unstable.offset - 1;
+        debug_assert_eq!(
+            self.store.last_index().ok(),
+            Some(last),
+            "invariant: storage ends right before the unstable offset"
+        );
+        last
     }
 
     /// The term of the last entry.
@@ -171,6 +186,41 @@ impl<S: Storage> RaftLog<S> {
         committed: u64,
         ents: &[Entry],
     ) -> Option<u64> {
+        let (last_new, start) = self.accept_from(index, log_term, ents)?;
+        if let Some(start) = start {
+            self.append(&ents[start..]);
+        }
+        self.commit_to(cmp::min(committed, last_new));
+        Some(last_new)
+    }
+
+    /// [`RaftLog::maybe_append`] taking the entries by value, so that new entries move into the
+    /// unstable log without being copied.
+    pub fn maybe_append_owned(
+        &mut self,
+        index: u64,
+        log_term: u64,
+        committed: u64,
+        mut ents: Vec<Entry>,
+    ) -> Option<u64> {
+        let (last_new, start) = self.accept_from(index, log_term, &ents)?;
+        if let Some(start) = start {
+            ents.drain(..start);
+            self.append_owned(ents);
+        }
+        self.commit_to(cmp::min(committed, last_new));
+        Some(last_new)
+    }
+
+    /// Whether entries following (`index`, `log_term`) can be appended: `None` if that entry is
+    /// not in the log, else the last new index and the position in `ents` from which entries
+    /// must be written (`None` if all are already present).
+    fn accept_from(
+        &self,
+        index: u64,
+        log_term: u64,
+        ents: &[Entry],
+    ) -> Option<(u64, Option<usize>)> {
         if !self.match_term(index, log_term) {
             return None;
         }
@@ -180,21 +230,20 @@ impl<S: Storage> RaftLog<S> {
         );
         let last_new = index + ents.len() as u64;
         let conflict = self.find_conflict(ents);
-        if conflict != 0 {
-            assert!(
-                conflict > self.committed,
-                "entry {conflict} conflicts with a committed entry (committed {})",
-                self.committed
-            );
-            let start = conflict - (index + 1);
-            debug_assert!(
-                start < ents.len() as u64,
-                "conflict {conflict} beyond new entries"
-            );
-            self.append(&ents[start as usize..]);
+        if conflict == 0 {
+            return Some((last_new, None));
         }
-        self.commit_to(cmp::min(committed, last_new));
-        Some(last_new)
+        assert!(
+            conflict > self.committed,
+            "entry {conflict} conflicts with a committed entry (committed {})",
+            self.committed
+        );
+        let start = conflict - (index + 1);
+        debug_assert!(
+            start < ents.len() as u64,
+            "conflict {conflict} beyond new entries"
+        );
+        Some((last_new, Some(start as usize)))
     }
 
     /// Appends `ents` after truncating the unstable log at `ents[0].index`; returns the new last
@@ -357,7 +406,7 @@ impl<S: Storage> RaftLog<S> {
             .as_ref()
             .filter(|s| s.index() >= request_index)
         {
-            return Ok(snap.clone());
+            return Ok((**snap).clone());
         }
         self.store.snapshot(request_index, to)
     }
@@ -440,6 +489,9 @@ impl<S: Storage> RaftLog<S> {
     /// [`Unstable::stable_to`] for why an older one can be wrong even when it matches.
     pub fn stable_to(&mut self, index: u64, term: u64) {
         self.unstable.stable_to(index, term);
+        if self.unstable.offset == index + 1 {
+            self.stable_tail = Some((index, term));
+        }
     }
 
     /// Records that the snapshot at index `i` is durable.
@@ -507,6 +559,7 @@ impl<S: Storage> RaftLog<S> {
             "log restores a snapshot"
         );
         self.committed = snap.index();
+        self.stable_tail = None;
         self.unstable.restore(snap);
     }
 
@@ -587,10 +640,29 @@ impl<S: Storage> RaftLog<S> {
         if let Some(t) = self.unstable.maybe_term(i) {
             return Some(Ok(t));
         }
-        if i + 1 < self.first_index() || i > self.last_index() {
+        if let Some((index, term)) = self.stable_tail
+            && index == i
+            && index + 1 == self.unstable.offset
+            && self.unstable.snapshot.is_none()
+        {
+            debug_assert_eq!(
+                self.store.term(i).ok(),
+                Some(term),
+                "invariant: the cached stable tail matches storage"
+            );
+            return Some(Ok(term));
+        }
+        if self.unstable.snapshot.is_some() || i >= self.unstable.offset {
+            // The unstable snapshot and entries cover every valid index from the offset on
+            // (and, with a snapshot, every valid index at all).
             return None;
         }
-        Some(self.store.term(i))
+        // Below the unstable entries storage alone is authoritative and checks its own bounds,
+        // which saves asking it for them first.
+        match self.store.term(i) {
+            Err(Error::Storage(StorageError::Compacted | StorageError::Unavailable)) => None,
+            other => Some(other),
+        }
     }
 
     fn check_append_after_committed(&self, first_new: u64) {
@@ -604,7 +676,13 @@ impl<S: Storage> RaftLog<S> {
     /// `Compacted` if `lo` is below the first index; panics unless `lo <= hi <= last_index + 1`.
     fn check_bounds(&self, lo: u64, hi: u64) -> Result<()> {
         assert!(lo <= hi, "invalid slice [{lo}, {hi})");
-        let first = self.first_index();
+        // The first index never exceeds the unstable offset: skip asking storage for it when
+        // the slice starts at or after the offset (the common case of replicating new entries).
+        let first = if lo >= self.unstable.offset {
+            lo
+        } else {
+            self.first_index()
+        };
         if lo < first {
             return Err(Error::Storage(StorageError::Compacted));
         }

@@ -22,7 +22,9 @@ use prost::Message as _;
 
 use crate::config::{Config, LOCAL_APPEND_THREAD, LOCAL_APPLY_THREAD};
 use crate::errors::{Error, Result};
-use crate::raft::{Raft, SoftState, StateRole, is_local_msg, is_local_msg_target, is_response_msg};
+use crate::raft::{
+    AppliedEntries, Raft, SoftState, StateRole, is_local_msg, is_local_msg_target, is_response_msg,
+};
 use crate::raftpb::{
     ConfChange, ConfChangeV2, ConfState, Entry, EntryType, HardState, Message, MessageType,
     Snapshot,
@@ -107,6 +109,9 @@ pub struct RawNode<S: Storage> {
     prev_hard_state: HardState,
     /// Synchronous contract: local responses to step once the application calls `advance`.
     steps_on_advance: Vec<Message>,
+    /// Synchronous contract: the committed entries handed out, accounted as applied on
+    /// `advance` (after `steps_on_advance`).
+    applied_on_advance: Option<AppliedEntries>,
 }
 
 impl<S: Storage> RawNode<S> {
@@ -121,6 +126,7 @@ impl<S: Storage> RawNode<S> {
             prev_soft_state,
             prev_hard_state,
             steps_on_advance: Vec::new(),
+            applied_on_advance: None,
         })
     }
 
@@ -379,14 +385,20 @@ impl<S: Storage> RawNode<S> {
                 rd.messages.push(m);
             }
         } else {
-            let id = self.raft.id;
-            rd.messages.extend(
-                self.raft
-                    .msgs_after_append
-                    .iter()
-                    .filter(|m| m.to != id)
-                    .cloned(),
+            // The contract sends messages only after the Ready is persisted, so these may go
+            // out with it; the node's own acknowledgements are stepped on `advance`.
+            assert!(
+                self.steps_on_advance.is_empty(),
+                "ready() called twice without advance()"
             );
+            let id = self.raft.id;
+            for m in std::mem::take(&mut self.raft.msgs_after_append) {
+                if m.to == id {
+                    self.steps_on_advance.push(m);
+                } else {
+                    rd.messages.push(m);
+                }
+            }
         }
         rd
     }
@@ -397,7 +409,7 @@ impl<S: Storage> RawNode<S> {
             to: LOCAL_APPEND_THREAD,
             from: self.raft.id,
             entries: rd.entries.clone(),
-            snapshot: rd.snapshot.clone(),
+            snapshot: rd.snapshot.clone().map(Box::new),
             ..Message::of_type(MessageType::MsgStorageAppend)
         };
         if let Some(hs) = rd.hard_state {
@@ -427,7 +439,7 @@ impl<S: Storage> RawNode<S> {
             to: r.id,
             from: LOCAL_APPEND_THREAD,
             term: r.term,
-            snapshot: rd.snapshot.clone(),
+            snapshot: rd.snapshot.clone().map(Box::new),
             ..Message::of_type(MessageType::MsgStorageAppendResp)
         };
         if has_entries {
@@ -462,32 +474,16 @@ impl<S: Storage> RawNode<S> {
             self.prev_hard_state = hs;
         }
         if !self.async_storage_writes {
-            assert!(
-                self.steps_on_advance.is_empty(),
-                "ready() called twice without advance()"
-            );
-            let id = self.raft.id;
-            let own: Vec<Message> = self
-                .raft
-                .msgs_after_append
-                .iter()
-                .filter(|m| m.to == id)
-                .cloned()
-                .collect();
-            self.steps_on_advance.extend(own);
             if let Some(resp) = self.storage_append_resp_msg(rd) {
                 self.steps_on_advance.push(resp);
             }
-            if !rd.committed_entries.is_empty() {
-                self.steps_on_advance.push(Message {
-                    to: id,
-                    from: LOCAL_APPLY_THREAD,
-                    entries: rd.committed_entries.clone(),
-                    ..Message::of_type(MessageType::MsgStorageApplyResp)
-                });
+            if let Some(last) = rd.committed_entries.last() {
+                let applied = AppliedEntries::of(&rd.committed_entries, last.index);
+                self.applied_on_advance = Some(applied);
             }
         }
-        self.raft.msgs_after_append.clear();
+        // Taken, not cleared: an idle node keeps no message buffer.
+        self.raft.msgs_after_append = Vec::new();
         self.raft.raft_log.accept_unstable();
         if let Some(last) = rd.committed_entries.last() {
             let size: u64 = rd.committed_entries.iter().map(Entry::size).sum();
@@ -508,6 +504,9 @@ impl<S: Storage> RawNode<S> {
         );
         for m in std::mem::take(&mut self.steps_on_advance) {
             let _ = self.raft.step(m);
+        }
+        if let Some(applied) = self.applied_on_advance.take() {
+            self.raft.on_entries_applied(applied);
         }
     }
 

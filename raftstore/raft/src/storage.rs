@@ -124,8 +124,9 @@ pub struct MemStorageCore {
     hard_state: HardState,
     /// What [`Storage::initial_state`] reports as the configuration.
     conf_state: ConfState,
-    /// The latest snapshot, created here or applied from a leader.
-    snapshot: Snapshot,
+    /// The latest snapshot, created here or applied from a leader; `None` until there is one
+    /// (boxed: most groups of a store never hold one, and an idle group should stay small).
+    snapshot: Option<Box<Snapshot>>,
     /// The index of the compaction point: the last entry removed from the log.
     compacted_index: u64,
     /// The term of the entry at `compacted_index`.
@@ -173,8 +174,35 @@ impl MemStorageCore {
     ///
     /// `Other` if `ents` would leave a gap after the last entry.
     pub fn append(&mut self, ents: &[Entry]) -> Result<()> {
-        let Some(head) = ents.first() else {
+        let Some(skip) = self.prepare_append(ents)? else {
             return Ok(());
+        };
+        self.entries.extend_from_slice(&ents[skip..]);
+        self.debug_check();
+        Ok(())
+    }
+
+    /// [`MemStorageCore::append`] taking the entries by value, so they move into the log
+    /// without being copied (a `Ready`'s entries, once the node no longer needs them).
+    ///
+    /// # Errors
+    ///
+    /// `Other` if `ents` would leave a gap after the last entry.
+    pub fn append_owned(&mut self, mut ents: Vec<Entry>) -> Result<()> {
+        let Some(skip) = self.prepare_append(&ents)? else {
+            return Ok(());
+        };
+        ents.drain(..skip);
+        self.entries.append(&mut ents);
+        self.debug_check();
+        Ok(())
+    }
+
+    /// Checks where `ents` go and truncates the log for them. Returns how many leading entries
+    /// to skip (already covered by the snapshot), or `None` if all of them are.
+    fn prepare_append(&mut self, ents: &[Entry]) -> Result<Option<usize>> {
+        let Some(head) = ents.first() else {
+            return Ok(None);
         };
         debug_assert!(
             is_contiguous(ents),
@@ -183,10 +211,10 @@ impl MemStorageCore {
         let first = self.first_index();
         let ents_last = head.index + ents.len() as u64 - 1;
         if ents_last < first {
-            return Ok(());
+            return Ok(None);
         }
-        let ents = &ents[first.saturating_sub(head.index) as usize..];
-        let start = ents[0].index;
+        let skip = first.saturating_sub(head.index) as usize;
+        let start = ents[skip].index;
         if start > self.last_index() + 1 {
             return Err(Error::Storage(StorageError::Other(format!(
                 "log gap: appending at index {start} after last index {}",
@@ -202,9 +230,12 @@ impl MemStorageCore {
             );
         }
         self.entries.truncate(keep);
-        self.entries.extend_from_slice(ents);
-        self.debug_check();
-        Ok(())
+        if self.entries.is_empty() {
+            // An idle group's log holds a handful of entries: size it exactly rather than by
+            // the growth policy's minimum.
+            self.entries.reserve_exact(ents.len() - skip);
+        }
+        Ok(Some(skip))
     }
 
     /// Replaces the whole log with `snap`: the log becomes empty after the snapshot's index,
@@ -217,7 +248,7 @@ impl MemStorageCore {
     ///
     /// `SnapshotOutOfDate` if the stored snapshot is at or after `snap`'s index.
     pub fn apply_snapshot(&mut self, snap: Snapshot) -> Result<()> {
-        let current = self.snapshot.index();
+        let current = self.snapshot_index();
         if current != 0 && current >= snap.index() {
             return Err(Error::Storage(StorageError::SnapshotOutOfDate));
         }
@@ -229,7 +260,7 @@ impl MemStorageCore {
             .as_ref()
             .and_then(|m| m.conf_state.clone())
             .unwrap_or_default();
-        self.snapshot = snap;
+        self.snapshot = Some(Box::new(snap));
         Ok(())
     }
 
@@ -249,7 +280,7 @@ impl MemStorageCore {
         cs: Option<ConfState>,
         data: Bytes,
     ) -> Result<Snapshot> {
-        if index <= self.snapshot.index() {
+        if index <= self.snapshot_index() {
             return Err(Error::Storage(StorageError::SnapshotOutOfDate));
         }
         let term = self.term(index)?;
@@ -258,9 +289,12 @@ impl MemStorageCore {
                 self.conf_state = cs.clone();
                 Some(cs)
             }
-            None => self.snapshot.metadata.take().and_then(|m| m.conf_state),
+            None => match self.snapshot.take() {
+                Some(previous) => previous.metadata.and_then(|m| m.conf_state),
+                None => Some(self.conf_state.clone()),
+            },
         };
-        self.snapshot = Snapshot {
+        let snapshot = Snapshot {
             data,
             metadata: Some(SnapshotMetadata {
                 conf_state,
@@ -268,7 +302,8 @@ impl MemStorageCore {
                 term,
             }),
         };
-        Ok(self.snapshot.clone())
+        self.snapshot = Some(Box::new(snapshot.clone()));
+        Ok(snapshot)
     }
 
     /// Discards the entries up to and including `compact_index`, which becomes the compaction
@@ -297,7 +332,23 @@ impl MemStorageCore {
 
     /// The stored snapshot (the empty snapshot if none was ever stored).
     pub fn snapshot(&self) -> Snapshot {
-        self.snapshot.clone()
+        match &self.snapshot {
+            Some(snapshot) => (**snapshot).clone(),
+            // No snapshot yet: the empty one, carrying the initial configuration.
+            None => Snapshot {
+                data: Bytes::new(),
+                metadata: Some(SnapshotMetadata {
+                    conf_state: Some(self.conf_state.clone()),
+                    index: 0,
+                    term: 0,
+                }),
+            },
+        }
+    }
+
+    /// The index of the latest snapshot, 0 if there is none.
+    fn snapshot_index(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |s| s.index())
     }
 
     /// The entries of the log, from `first_index()` to `last_index()`.
@@ -353,11 +404,11 @@ impl MemStorageCore {
         if std::mem::take(&mut self.snapshot_unavailable_once) {
             return Err(Error::Storage(StorageError::SnapshotTemporarilyUnavailable));
         }
-        if self.snapshot.index() < request_index {
+        if self.snapshot_index() < request_index {
             // The application has not made a recent enough snapshot yet.
             return Err(Error::Storage(StorageError::SnapshotTemporarilyUnavailable));
         }
-        Ok(self.snapshot.clone())
+        Ok(self.snapshot())
     }
 
     fn debug_check(&self) {
@@ -401,14 +452,6 @@ impl MemStorage {
         let storage = MemStorage::new();
         {
             let mut core = storage.wl();
-            core.snapshot = Snapshot {
-                data: Bytes::new(),
-                metadata: Some(SnapshotMetadata {
-                    conf_state: Some(cs.clone()),
-                    index: 0,
-                    term: 0,
-                }),
-            };
             core.conf_state = cs;
         }
         storage

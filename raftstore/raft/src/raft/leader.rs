@@ -134,10 +134,9 @@ impl<S: Storage> Raft<S> {
         if !updated && (pr.matched != m.index || pr.state != ProgressState::Probe) {
             return;
         }
-        let first_index = self.raft_log.first_index();
         match pr.state {
             ProgressState::Probe => pr.become_replicate(),
-            ProgressState::Snapshot if pr.matched + 1 >= first_index => {
+            ProgressState::Snapshot if pr.matched + 1 >= self.raft_log.first_index() => {
                 // Whatever snapshot got the follower here, the log can now catch it up.
                 pr.become_probe();
                 pr.become_replicate();
@@ -148,7 +147,7 @@ impl<S: Storage> Raft<S> {
         let committed = self.raft_log.committed;
         if self.maybe_commit() {
             self.release_pending_read_index_messages();
-            self.bcast_append();
+            self.bcast_commit();
         } else if m.from != self.id
             && self
                 .prs

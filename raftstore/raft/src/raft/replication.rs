@@ -27,7 +27,7 @@ impl<S: Storage> Raft<S> {
         if !self.increase_uncommitted_size(&entries) {
             return false;
         }
-        let last_index = self.raft_log.append(&entries);
+        let last_index = self.raft_log.append_owned(entries);
         self.ack_own_append(last_index);
         true
     }
@@ -81,6 +81,8 @@ impl<S: Storage> Raft<S> {
             return false;
         }
         let prev_index = pr.next - 1;
+        let replicating = pr.state == crate::tracker::ProgressState::Replicate;
+        let matched = pr.matched;
         let Ok(prev_term) = self.raft_log.term(prev_index) else {
             // The log was compacted past what the follower needs.
             return self.maybe_send_snapshot(to);
@@ -103,12 +105,16 @@ impl<S: Storage> Raft<S> {
         let count = entries.len();
         let bytes: u64 = entries.iter().map(Entry::payload_size).sum();
         let commit = self.raft_log.committed;
+        // An empty append to a follower known to match here only carries the commit index;
+        // its answer would tell nothing, so the follower is told not to send one.
+        let commit_only = count == 0 && replicating && matched == prev_index;
         self.send(Message {
             to,
             index: prev_index,
             log_term: prev_term,
             entries,
             commit,
+            commit_only,
             ..Message::of_type(MessageType::MsgApp)
         });
         let pr = self
@@ -156,7 +162,7 @@ impl<S: Storage> Raft<S> {
         debug!(raft_id = self.id, to, index, term, "sent snapshot");
         self.send(Message {
             to,
-            snapshot: Some(snapshot),
+            snapshot: Some(Box::new(snapshot)),
             ..Message::of_type(MessageType::MsgSnap)
         });
         true
@@ -164,19 +170,41 @@ impl<S: Storage> Raft<S> {
 
     /// Sends appends to every peer that needs them.
     pub(crate) fn bcast_append(&mut self) {
-        for id in self.peer_ids() {
+        let mut i = 0;
+        while let Some(id) = self.peer_at(i) {
+            i += 1;
             self.send_append(id);
         }
     }
 
-    /// The ids of every peer but this node, in id order.
-    fn peer_ids(&self) -> Vec<u64> {
-        let self_id = self.id;
-        self.prs
-            .progress
-            .ids()
-            .filter(|&id| id != self_id)
-            .collect()
+    /// Tells every peer about a new commit index. A replicating follower with appends in
+    /// flight is skipped unless there is something new to send: its acknowledgement will bring
+    /// it the commit index (see `Progress::can_bump_commit`), one message instead of two.
+    pub(crate) fn bcast_commit(&mut self) {
+        let mut i = 0;
+        while let Some(id) = self.peer_at(i) {
+            i += 1;
+            let awaiting_ack = self.prs.get(id).is_some_and(|pr| {
+                pr.state == crate::tracker::ProgressState::Replicate && !pr.inflights.is_empty()
+            });
+            self.maybe_send_append(id, !awaiting_ack);
+        }
+    }
+
+    /// The id of the `i`-th member other than this node, in id order: a way to visit the
+    /// peers while sending to them, without allocating a list first. Membership does not change
+    /// while messages are sent, so positions are stable during a visit.
+    fn peer_at(&self, i: usize) -> Option<u64> {
+        let id = self.prs.progress.id_at(i)?;
+        if id < self.id {
+            return Some(id);
+        }
+        // Positions at or past this node's own shift by one when it is a member.
+        if self.prs.progress.get(self.id).is_some() {
+            self.prs.progress.id_at(i + 1)
+        } else {
+            Some(id)
+        }
     }
 
     /// Sends heartbeats, repeating the newest read round so a lost heartbeat does not strand
@@ -187,7 +215,9 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(crate) fn bcast_heartbeat_with_ctx(&mut self, ctx: &bytes::Bytes) {
-        for id in self.peer_ids() {
+        let mut i = 0;
+        while let Some(id) = self.peer_at(i) {
+            i += 1;
             self.send_heartbeat(id, ctx.clone());
         }
     }
@@ -208,7 +238,7 @@ impl<S: Storage> Raft<S> {
     }
 
     /// Follower: accepts or rejects an append from the leader.
-    pub(crate) fn handle_append_entries(&mut self, m: &Message) {
+    pub(crate) fn handle_append_entries(&mut self, mut m: Message) {
         if m.index < self.raft_log.committed {
             self.send(Message {
                 to: m.from,
@@ -217,15 +247,19 @@ impl<S: Storage> Raft<S> {
             });
             return;
         }
+        let entries = std::mem::take(&mut m.entries);
+        let appended_nothing = entries.is_empty();
         if let Some(last) = self
             .raft_log
-            .maybe_append(m.index, m.log_term, m.commit, &m.entries)
+            .maybe_append_owned(m.index, m.log_term, m.commit, entries)
         {
-            self.send(Message {
-                to: m.from,
-                index: last,
-                ..Message::of_type(MessageType::MsgAppResp)
-            });
+            if !(m.commit_only && appended_nothing && last == m.index) {
+                self.send(Message {
+                    to: m.from,
+                    index: last,
+                    ..Message::of_type(MessageType::MsgAppResp)
+                });
+            }
             return;
         }
         debug!(
@@ -264,7 +298,7 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(crate) fn handle_snapshot(&mut self, m: Message) {
-        let snapshot = m.snapshot.unwrap_or_default();
+        let snapshot = m.snapshot.map(|s| *s).unwrap_or_default();
         let (index, term) = (snapshot.index(), snapshot.term());
         if self.restore(snapshot) {
             info!(raft_id = self.id, index, term, "restored snapshot");

@@ -229,7 +229,7 @@ fn create_snapshot_takes_the_term_and_the_given_conf_state() {
     for index in [4, 5] {
         let storage = storage_3_4_5();
         // Clear the configuration the fixture's snapshot carries to see where it comes from.
-        storage.wl().snapshot.metadata = None;
+        storage.wl().snapshot = None;
         let data = Bytes::from_static(b"state");
         let got = storage
             .wl()
@@ -655,5 +655,30 @@ proptest! {
             }
             model.check(&storage);
         }
+    }
+}
+
+#[test]
+fn append_owned_matches_append() {
+    // Skipping below the compaction point, overwriting a suffix, extending, and leaving a gap.
+    let cases: Vec<Vec<Entry>> = vec![
+        ents_from(1, &[1, 1, 1]),
+        ents_from(3, &[3, 4, 5]),
+        ents_from(4, &[6, 6]),
+        ents_from(6, &[5, 5]),
+        ents_from(7, &[5]),
+        vec![],
+    ];
+    for ents in cases {
+        let by_ref = storage_3_4_5();
+        let by_value = storage_3_4_5();
+        let want = by_ref.wl().append(&ents);
+        let got = by_value.wl().append_owned(ents.clone());
+        assert_eq!(got, want, "result for {ents:?}");
+        assert_eq!(
+            by_value.rl().entries_vec(),
+            by_ref.rl().entries_vec(),
+            "log after appending {ents:?}"
+        );
     }
 }

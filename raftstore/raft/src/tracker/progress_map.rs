@@ -76,6 +76,12 @@ impl ProgressMap {
         self.entries.iter().map(|(id, _)| *id)
     }
 
+    /// The id at position `i` in increasing id order, if there is one. Lets callers walk the
+    /// members while mutating other state, without collecting the ids first.
+    pub fn id_at(&self, i: usize) -> Option<u64> {
+        self.entries.get(i).map(|(id, _)| *id)
+    }
+
     /// Releases spare capacity.
     pub fn shrink_to_fit(&mut self) {
         self.entries.shrink_to_fit();

@@ -564,7 +564,7 @@ fn pitfall_09_snapshot_at_leader_last_index_resumes_replication() {
     assert_eq!(c.committed(3), last + 1);
     // An old snapshot is ignored: the commit index never goes backwards.
     let mut old = msg(MessageType::MsgSnap, 1, 3, term);
-    old.snapshot = Some(snapshot(2, 1, &[1, 2, 3]));
+    old.snapshot = Some(Box::new(snapshot(2, 1, &[1, 2, 3])));
     c.node(3).step(old).unwrap();
     assert_eq!(c.committed(3), last + 1);
 }
@@ -582,7 +582,7 @@ fn pitfall_09_snapshot_replaces_conflicting_entry_at_its_index() {
     app.entries = (1..=3).map(|i| Entry::new(i, 1, Bytes::new())).collect();
     n2.step(app).unwrap();
     let mut snap = msg(MessageType::MsgSnap, 1, 2, 2);
-    snap.snapshot = Some(snapshot(3, 2, &[1, 2]));
+    snap.snapshot = Some(Box::new(snapshot(3, 2, &[1, 2])));
     n2.step(snap).unwrap();
     assert_eq!(n2.raft.raft_log.last_index(), 3);
     assert_eq!(
