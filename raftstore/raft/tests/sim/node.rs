@@ -355,7 +355,7 @@ impl SimNode {
         if let Some(snap) = m.snapshot.as_mut().filter(|s| s.index() < self.sm.applied) {
             let term = raw.raft.raft_log.term(self.sm.applied).unwrap_or(0);
             if term != 0 {
-                *snap = Snapshot {
+                **snap = Snapshot {
                     data: self.sm.encode(),
                     metadata: Some(SnapshotMetadata {
                         conf_state: Some(self.sm.conf_state.clone()),
