@@ -146,10 +146,20 @@ impl Cluster {
         Ok(())
     }
 
-    /// Crashes, now and then, a node that just made a vote durable: the vote must survive.
+    /// Crashes, now and then, a node that just made a vote durable (the vote must survive) or
+    /// just started to campaign (its new term is not durable yet, and is lost).
     fn crash_after_votes(&mut self) -> SimResult {
         for i in 0..self.nodes.len() {
-            if !std::mem::take(&mut self.nodes[i].just_voted) || !self.nodes[i].is_up() {
+            let node = &mut self.nodes[i];
+            let voted = std::mem::take(&mut node.just_voted);
+            let term = node.raw.as_ref().map_or(0, |raw| raw.raft.term);
+            let campaigned = node.raw.as_ref().is_some_and(|raw| {
+                raw.raft.state == raft::StateRole::Candidate && term > node.campaign_term
+            });
+            if campaigned {
+                node.campaign_term = term;
+            }
+            if !(voted || campaigned) || !node.is_up() {
                 continue;
             }
             if !self.env.rng.chance(self.options.crash_after_vote_rate) {

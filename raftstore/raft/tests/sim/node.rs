@@ -63,6 +63,8 @@ pub struct SimNode {
     /// Set when an fsync made a new term or vote durable: the moment to crash at to test that
     /// votes survive crashes (cleared by the simulator after each step).
     pub just_voted: bool,
+    /// The last term in which the simulator saw this node campaign.
+    pub campaign_term: u64,
 }
 
 impl SimNode {
@@ -82,6 +84,7 @@ impl SimNode {
             incarnation: 0,
             stop_requested: false,
             just_voted: false,
+            campaign_term: 0,
         }
     }
 
