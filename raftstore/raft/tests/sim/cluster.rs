@@ -147,18 +147,13 @@ impl Cluster {
     }
 
     /// Crashes, now and then, a node that just made a vote durable (the vote must survive) or
-    /// just started to campaign (its new term is not durable yet, and is lost).
+    /// just handed out the `Ready` of a new campaign (with asynchronous storage writes its new
+    /// term may not be durable yet, and is lost).
     fn crash_after_votes(&mut self) -> SimResult {
         for i in 0..self.nodes.len() {
             let node = &mut self.nodes[i];
             let voted = std::mem::take(&mut node.just_voted);
-            let term = node.raw.as_ref().map_or(0, |raw| raw.raft.term);
-            let campaigned = node.raw.as_ref().is_some_and(|raw| {
-                raw.raft.state == raft::StateRole::Candidate && term > node.campaign_term
-            });
-            if campaigned {
-                node.campaign_term = term;
-            }
+            let campaigned = std::mem::take(&mut node.just_campaigned);
             if !(voted || campaigned) || !node.is_up() {
                 continue;
             }
@@ -172,6 +167,11 @@ impl Cluster {
                     .line(|| format!("  node {} reboots right after voting", i + 1));
                 self.nodes[i].crash(&mut self.env);
                 self.nodes[i].start(&mut self.env)?;
+                if campaigned && self.env.rng.chance(0.5) {
+                    // Some applications campaign at once on restart (to elect a leader sooner):
+                    // the same term again, with whatever the previous process left durable.
+                    self.nodes[i].call("campaign", &mut self.env, raft::RawNode::campaign)?;
+                }
             } else if self.applicable(Action::Crash) {
                 self.env
                     .trace
@@ -361,7 +361,14 @@ impl Cluster {
                 Ok(())
             }
             Action::Campaign => {
-                let i = self.pick_node(|n| n.is_up());
+                // Half the time a node whose writes are still in flight: it asks for votes with
+                // a log it has not made durable yet.
+                let writing = |n: &SimNode| n.is_up() && !n.append_queue.is_empty();
+                let i = if self.nodes.iter().any(writing) && self.env.rng.chance(0.5) {
+                    self.pick_node(writing)
+                } else {
+                    self.pick_node(|n| n.is_up())
+                };
                 self.nodes[i].call("campaign", &mut self.env, raft::RawNode::campaign)
             }
             Action::ForgetLeader => {

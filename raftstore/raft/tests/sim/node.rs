@@ -63,8 +63,11 @@ pub struct SimNode {
     /// Set when an fsync made a new term or vote durable: the moment to crash at to test that
     /// votes survive crashes (cleared by the simulator after each step).
     pub just_voted: bool,
-    /// The last term in which the simulator saw this node campaign.
-    pub campaign_term: u64,
+    /// The last term in which this node handed out a `Ready` campaigning for itself.
+    campaign_term: u64,
+    /// Set when this node handed out such a `Ready`: its vote requests may be out while its new
+    /// term is not durable yet (cleared by the simulator after each step).
+    pub just_campaigned: bool,
 }
 
 impl SimNode {
@@ -85,6 +88,7 @@ impl SimNode {
             stop_requested: false,
             just_voted: false,
             campaign_term: 0,
+            just_campaigned: false,
         }
     }
 
@@ -270,6 +274,12 @@ impl SimNode {
     pub fn handle_ready(&mut self, env: &mut Env) -> SimResult {
         let rd = self.raw().ready();
         self.observe(env)?;
+        if let Some(hs) = rd.hard_state.filter(|hs| hs.vote == self.id) {
+            if hs.term > self.campaign_term {
+                self.campaign_term = hs.term;
+                self.just_campaigned = true;
+            }
+        }
         env.trace.line(|| describe_ready(self.id, &rd));
         if self.is_async() {
             for m in rd.messages {
