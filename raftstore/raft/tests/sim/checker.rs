@@ -283,16 +283,16 @@ impl Checker {
         // A new leader's log must hold every entry committed so far in earlier terms.
         let start = r.raft_log.first_index().saturating_sub(1).max(1);
         for index in start..self.committed.len() as u64 {
-            if let Some(c) = self.committed[index as usize] {
-                if c.commit_term < term {
-                    self.check_leader_has(id, r, index, c.term)?;
-                }
+            if let Some(c) = self.committed[index as usize]
+                && c.commit_term < term
+            {
+                Self::check_leader_has(id, r, index, c.term)?;
             }
         }
         Ok(())
     }
 
-    fn check_leader_has(&self, id: u64, r: &Raft<MemStorage>, index: u64, want: u64) -> SimResult {
+    fn check_leader_has(id: u64, r: &Raft<MemStorage>, index: u64, want: u64) -> SimResult {
         if index + 1 < r.raft_log.first_index() {
             return Ok(()); // compacted: covered by the snapshot, which holds committed state
         }
@@ -318,7 +318,7 @@ impl Checker {
             for &index in &newly {
                 let c = self.committed[index as usize].expect("invariant: recorded");
                 if c.commit_term <= r.term {
-                    self.check_leader_has(id, r, index, c.term)?;
+                    Self::check_leader_has(id, r, index, c.term)?;
                 }
             }
         }
@@ -387,7 +387,7 @@ impl Checker {
     }
 
     /// Durability: after an fsync the durable commit index lies within the durable log.
-    pub fn on_fsync(&mut self, id: u64, commit: u64, last_index: u64) -> SimResult {
+    pub fn on_fsync(id: u64, commit: u64, last_index: u64) -> SimResult {
         if commit > last_index {
             return Err(violation(
                 "durability",
@@ -423,13 +423,13 @@ impl Checker {
     /// State machine safety for snapshots: a state restored at `index` equals the state every
     /// node reached by applying up to `index`.
     pub fn on_restore(&mut self, id: u64, index: u64, hash: u64) -> SimResult {
-        if let Some(Some((_, h))) = self.applied.get(index as usize) {
-            if *h != hash {
-                return Err(violation(
-                    "state machine safety",
-                    format!("node {id} restored state {hash:x} at {index}, applied state is {h:x}"),
-                ));
-            }
+        if let Some(Some((_, h))) = self.applied.get(index as usize)
+            && *h != hash
+        {
+            return Err(violation(
+                "state machine safety",
+                format!("node {id} restored state {hash:x} at {index}, applied state is {h:x}"),
+            ));
         }
         Ok(())
     }
@@ -491,7 +491,7 @@ impl Checker {
     ///
     /// Lease-based reads are not linearizable under this fault model, with or without clock
     /// drift, because the core follows etcd (etcd-io/raft#166): a leader trusts its lease until
-    /// its next CheckQuorum, up to two election timeouts after it last heard from a quorum,
+    /// its next `CheckQuorum`, up to two election timeouts after it last heard from a quorum,
     /// while followers vote for someone else one election timeout after they last heard from it,
     /// at once after a restart, and a heartbeat response may answer a long-delayed heartbeat. A
     /// stale lease read is therefore counted and reported, and fails the run only in strict mode

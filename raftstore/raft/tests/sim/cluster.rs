@@ -228,11 +228,11 @@ impl Cluster {
             return;
         }
         self.known_leader = leader;
-        if let Some((id, term)) = leader {
-            if self.env.rng.chance(self.options.new_leader_fault_rate) {
-                let due = self.step + self.env.rng.between(0, 30);
-                self.leader_fault = Some((due, id, term));
-            }
+        if let Some((id, term)) = leader
+            && self.env.rng.chance(self.options.new_leader_fault_rate)
+        {
+            let due = self.step + self.env.rng.between(0, 30);
+            self.leader_fault = Some((due, id, term));
         }
     }
 
@@ -297,7 +297,7 @@ impl Cluster {
         match action {
             Action::TickAll => self.tick_all(),
             Action::TickOne => {
-                let i = self.pick_node(|n| n.is_up());
+                let i = self.pick_node(SimNode::is_up);
                 self.nodes[i].tick(&mut self.env)
             }
             Action::Deliver => {
@@ -338,7 +338,7 @@ impl Cluster {
                 self.nodes[i].call("transfer", &mut self.env, |raw| raw.transfer_leader(target))
             }
             Action::Compact => {
-                let i = self.pick_node(|n| n.is_up());
+                let i = self.pick_node(SimNode::is_up);
                 self.nodes[i].compact(&mut self.env)
             }
             Action::Crash => {
@@ -367,7 +367,7 @@ impl Cluster {
                 let i = if self.nodes.iter().any(writing) && self.env.rng.chance(0.5) {
                     self.pick_node(writing)
                 } else {
-                    self.pick_node(|n| n.is_up())
+                    self.pick_node(SimNode::is_up)
                 };
                 self.nodes[i].call("campaign", &mut self.env, raft::RawNode::campaign)
             }
@@ -410,7 +410,7 @@ impl Cluster {
         if !leaders.is_empty() && self.env.rng.chance(p) {
             return leaders[self.env.rng.index(leaders.len())];
         }
-        self.pick_node(|n| n.is_up())
+        self.pick_node(SimNode::is_up)
     }
 
     fn propose_conf_change(&mut self) -> SimResult {
@@ -503,7 +503,6 @@ impl Cluster {
         let rng = &mut self.env.rng;
         let mut ids: Vec<u64> = (1..=n).collect();
         rng.shuffle(&mut ids);
-        let mut links = BTreeSet::new();
         // Isolating the leader (alone or with one follower) is the most productive cut.
         let leader = self
             .nodes
@@ -511,79 +510,12 @@ impl Cluster {
             .filter(|n| n.is_leader())
             .map(|n| n.id)
             .max();
-        if let Some(leader) = leader.filter(|_| rng.chance(0.4)) {
-            if let Some(pos) = ids.iter().position(|&id| id == leader) {
-                ids.swap(0, pos);
-            }
+        if let Some(leader) = leader.filter(|_| rng.chance(0.4))
+            && let Some(pos) = ids.iter().position(|&id| id == leader)
+        {
+            ids.swap(0, pos);
         }
-        let kind = rng.between(0, 5);
-        let name = match kind {
-            5 => {
-                // The first one or two of `ids` (the leader, when chosen above) on one side.
-                let cut = rng.between(1, 2.min(n - 1)) as usize;
-                let (a, b) = ids.split_at(cut);
-                for &x in a {
-                    for &y in b {
-                        links.insert((x, y));
-                        links.insert((y, x));
-                    }
-                }
-                format!("cut off {a:?} from {b:?}")
-            }
-            0 => {
-                let cut = rng.between(1, n - 1) as usize;
-                let (a, b) = ids.split_at(cut);
-                for &x in a {
-                    for &y in b {
-                        links.insert((x, y));
-                        links.insert((y, x));
-                    }
-                }
-                format!("split {a:?} | {b:?}")
-            }
-            1 => {
-                let x = ids[0];
-                for y in 1..=n {
-                    if y != x {
-                        links.insert((x, y));
-                        links.insert((y, x));
-                    }
-                }
-                format!("isolate {x}")
-            }
-            2 => {
-                let x = ids[0];
-                let inbound = rng.chance(0.5);
-                for y in (1..=n).filter(|&y| y != x) {
-                    links.insert(if inbound { (y, x) } else { (x, y) });
-                }
-                format!("{x} cannot {}", if inbound { "receive" } else { "send" })
-            }
-            3 => {
-                // Two sides that only the bridge node hears both of (a partial partition).
-                let bridge = ids[0];
-                let rest = &ids[1..];
-                let cut = rng.between(1, rest.len() as u64 - 1) as usize;
-                let (a, b) = rest.split_at(cut);
-                for &x in a {
-                    for &y in b {
-                        links.insert((x, y));
-                        links.insert((y, x));
-                    }
-                }
-                format!("bridge {bridge} between {a:?} and {b:?}")
-            }
-            _ => {
-                for x in 1..=n {
-                    for y in (1..=n).filter(|&y| y != x) {
-                        if rng.chance(0.3) {
-                            links.insert((x, y));
-                        }
-                    }
-                }
-                format!("random links {links:?}")
-            }
-        };
+        let (name, links) = partition_links(&ids, rng);
         let duration = rng.between(1, 8) * self.options.election_tick as u64;
         let heal_at = self.env.now + duration;
         self.env
@@ -722,4 +654,61 @@ impl Cluster {
             self.env.net.partitions.len()
         )
     }
+}
+
+/// The links a random partition of the nodes `ids` (in random order) blocks, and its name.
+fn partition_links(ids: &[u64], rng: &mut SimRng) -> (String, BTreeSet<(u64, u64)>) {
+    let n = ids.len() as u64;
+    let mut links = BTreeSet::new();
+    let mut cut_between = |a: &[u64], b: &[u64]| {
+        for &x in a {
+            for &y in b {
+                links.insert((x, y));
+                links.insert((y, x));
+            }
+        }
+    };
+    let name = match rng.between(0, 5) {
+        5 => {
+            // The first one or two of `ids` (the leader, when chosen) on one side.
+            let (a, b) = ids.split_at(rng.between(1, 2.min(n - 1)) as usize);
+            cut_between(a, b);
+            format!("cut off {a:?} from {b:?}")
+        }
+        0 => {
+            let (a, b) = ids.split_at(rng.between(1, n - 1) as usize);
+            cut_between(a, b);
+            format!("split {a:?} | {b:?}")
+        }
+        1 => {
+            cut_between(&ids[..1], &ids[1..]);
+            format!("isolate {}", ids[0])
+        }
+        2 => {
+            let x = ids[0];
+            let inbound = rng.chance(0.5);
+            for &y in &ids[1..] {
+                links.insert(if inbound { (y, x) } else { (x, y) });
+            }
+            format!("{x} cannot {}", if inbound { "receive" } else { "send" })
+        }
+        3 => {
+            // Two sides that only the bridge node hears both of (a partial partition).
+            let rest = &ids[1..];
+            let (a, b) = rest.split_at(rng.between(1, rest.len() as u64 - 1) as usize);
+            cut_between(a, b);
+            format!("bridge {} between {a:?} and {b:?}", ids[0])
+        }
+        _ => {
+            for x in 1..=n {
+                for y in (1..=n).filter(|&y| y != x) {
+                    if rng.chance(0.3) {
+                        links.insert((x, y));
+                    }
+                }
+            }
+            format!("random links {links:?}")
+        }
+    };
+    (name, links)
 }

@@ -2,8 +2,8 @@
 //! tigerbeetle's VOPR and etcd's `rafttest`).
 //!
 //! Each seed builds a cluster of 3 to 7 `RawNode<MemStorage>`s with settings drawn from the seed
-//! (storage contract, PreVote, CheckQuorum, read mode, limits, network faults, action mix), runs
-//! random steps (ticks, deliveries, readies, storage threads, client writes and reads,
+//! (storage contract, `PreVote`, `CheckQuorum`, read mode, limits, network faults, action mix),
+//! runs random steps (ticks, deliveries, readies, storage threads, client writes and reads,
 //! configuration changes, transfers, compactions, crashes, restarts, partitions) and checks every
 //! safety invariant after each step; then it stops the faults and requires liveness. Everything
 //! random comes from one generator seeded by the seed, so a seed replays exactly.
@@ -70,10 +70,10 @@ fn run_seed(seed: u64, steps: u64, trace: bool) -> Result<Coverage, Failure> {
         settings = cluster.options.summary();
         let result = cluster.run(steps);
         step = cluster.step;
-        if let Some(detail) = &cluster.env.checker.stale_lease_read {
-            if trace {
-                say(&format!("sim: stale lease read: {detail}"));
-            }
+        if let Some(detail) = &cluster.env.checker.stale_lease_read
+            && trace
+        {
+            say(&format!("sim: stale lease read: {detail}"));
         }
         result.map(|()| cluster.env.checker.coverage.clone())
     }));

@@ -21,7 +21,7 @@ use raft::{
     StateRole, decode_conf_change,
 };
 
-use crate::checker::{SimResult, violation};
+use crate::checker::{Checker, SimResult, violation};
 use crate::cluster::Env;
 use crate::disk::{Disk, StateMachine, entry_digest};
 use crate::trace::describe_msg;
@@ -274,11 +274,11 @@ impl SimNode {
     pub fn handle_ready(&mut self, env: &mut Env) -> SimResult {
         let rd = self.raw().ready();
         self.observe(env)?;
-        if let Some(hs) = rd.hard_state.filter(|hs| hs.vote == self.id) {
-            if hs.term > self.campaign_term {
-                self.campaign_term = hs.term;
-                self.just_campaigned = true;
-            }
+        if let Some(hs) = rd.hard_state.filter(|hs| hs.vote == self.id)
+            && hs.term > self.campaign_term
+        {
+            self.campaign_term = hs.term;
+            self.just_campaigned = true;
         }
         env.trace.line(|| describe_ready(self.id, &rd));
         if self.is_async() {
@@ -296,7 +296,7 @@ impl SimNode {
         }
         self.write_entries(&rd.entries, env)?;
         let sync = rd.must_sync || rd.snapshot.is_some() || env.rng.chance(0.2);
-        self.write_hard_state(rd.hard_state, sync, env)?;
+        self.write_hard_state(rd.hard_state, sync)?;
         for m in rd.messages {
             self.send(m, env);
         }
@@ -330,7 +330,7 @@ impl SimNode {
             || m.snapshot.is_some()
             || hs.is_some_and(|hs| hs.term != written.term || hs.vote != written.vote)
             || env.rng.chance(0.2);
-        self.write_hard_state(hs, sync, env)?;
+        self.write_hard_state(hs, sync)?;
         for resp in std::mem::take(&mut m.responses) {
             if resp.to == self.id {
                 self.step(resp, env)?;
@@ -411,7 +411,7 @@ impl SimNode {
                 .map_err(|e| violation("storage", format!("node {}: compact: {e}", self.id)))?;
         }
         self.disk.install_local_snapshot(&snap, compact_index);
-        self.fsync(env)?;
+        self.fsync()?;
         env.trace.line(|| {
             format!(
                 "  node {} snapshots at {applied}, compacts to {compact_index}",
@@ -447,7 +447,7 @@ impl SimNode {
                 snap.term()
             )
         });
-        self.fsync(env)
+        self.fsync()
     }
 
     /// Writes entries to storage and, fsynced, to the disk (log matching is checked here).
@@ -466,27 +466,26 @@ impl SimNode {
         for (e, prev_term) in &written {
             env.checker.on_durable_entry(self.id, e, *prev_term)?;
         }
-        self.fsync(env)
+        self.fsync()
     }
 
-    fn write_hard_state(&mut self, hs: Option<HardState>, sync: bool, env: &mut Env) -> SimResult {
+    fn write_hard_state(&mut self, hs: Option<HardState>, sync: bool) -> SimResult {
         if let Some(hs) = hs {
             self.storage.wl().set_hard_state(hs);
             self.unsynced_hard_state = Some(hs);
         }
-        if sync { self.fsync(env) } else { Ok(()) }
+        if sync { self.fsync() } else { Ok(()) }
     }
 
     /// Makes every write so far durable.
-    fn fsync(&mut self, env: &mut Env) -> SimResult {
+    fn fsync(&mut self) -> SimResult {
         if let Some(hs) = self.unsynced_hard_state.take() {
             let old = self.disk.hard_state;
             self.just_voted |= hs.vote != 0 && (hs.term != old.term || hs.vote != old.vote);
             self.disk.hard_state = hs;
         }
         let last = self.disk.last_index().max(self.disk.snapshot.index());
-        env.checker
-            .on_fsync(self.id, self.disk.hard_state.commit, last)
+        Checker::on_fsync(self.id, self.disk.hard_state.commit, last)
     }
 
     fn on_read_states(&mut self, states: &[raft::ReadState], env: &mut Env) -> SimResult {

@@ -5,6 +5,7 @@
 //! Lines go straight to the process's standard error, bypassing the test harness's capture, so
 //! a replay shows them interleaved with the core's own `tracing` logs.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 
 use raft::raftpb::{Message, MessageType};
@@ -40,45 +41,51 @@ pub fn describe_msg(m: &Message) -> String {
     let mut s = format!("{kind:?} {}->{} t{}", m.from, m.to, m.term);
     match kind {
         MessageType::MsgApp => {
-            s += &format!(" prev {}/{} commit {}", m.index, m.log_term, m.commit);
+            let _ = write!(s, " prev {}/{} commit {}", m.index, m.log_term, m.commit);
             if let (Some(first), Some(last)) = (m.entries.first(), m.entries.last()) {
-                s += &format!(" entries {}..={}", first.index, last.index);
+                let _ = write!(s, " entries {}..={}", first.index, last.index);
             }
         }
         MessageType::MsgAppResp => {
-            s += &format!(" index {}", m.index);
+            let _ = write!(s, " index {}", m.index);
             if m.reject {
-                s += &format!(" reject hint {}/{}", m.reject_hint, m.log_term);
+                let _ = write!(s, " reject hint {}/{}", m.reject_hint, m.log_term);
             }
         }
         MessageType::MsgVote | MessageType::MsgPreVote => {
-            s += &format!(" last {}/{}", m.index, m.log_term);
+            let _ = write!(s, " last {}/{}", m.index, m.log_term);
         }
         MessageType::MsgVoteResp | MessageType::MsgPreVoteResp => {
             s += if m.reject { " rejected" } else { " granted" };
         }
-        MessageType::MsgHeartbeat => s += &format!(" commit {}", m.commit),
+        MessageType::MsgHeartbeat => {
+            let _ = write!(s, " commit {}", m.commit);
+        }
         MessageType::MsgSnap => {
             let snap = m.snapshot.clone().unwrap_or_default();
-            s += &format!(" snapshot {}/{}", snap.index(), snap.term());
+            let _ = write!(s, " snapshot {}/{}", snap.index(), snap.term());
         }
         MessageType::MsgStorageAppend => {
-            s += &format!(" hs t{} v{} c{}", m.term, m.vote, m.commit);
+            let _ = write!(s, " hs t{} v{} c{}", m.term, m.vote, m.commit);
             if let (Some(first), Some(last)) = (m.entries.first(), m.entries.last()) {
-                s += &format!(" entries {}..={}", first.index, last.index);
+                let _ = write!(s, " entries {}..={}", first.index, last.index);
             }
             if let Some(snap) = &m.snapshot {
-                s += &format!(" snapshot {}/{}", snap.index(), snap.term());
+                let _ = write!(s, " snapshot {}/{}", snap.index(), snap.term());
             }
-            s += &format!(" responses {}", m.responses.len());
+            let _ = write!(s, " responses {}", m.responses.len());
         }
         MessageType::MsgStorageApply => {
             if let (Some(first), Some(last)) = (m.entries.first(), m.entries.last()) {
-                s += &format!(" entries {}..={}", first.index, last.index);
+                let _ = write!(s, " entries {}..={}", first.index, last.index);
             }
         }
-        MessageType::MsgReadIndexResp => s += &format!(" index {}", m.index),
-        MessageType::MsgProp => s += &format!(" entries {}", m.entries.len()),
+        MessageType::MsgReadIndexResp => {
+            let _ = write!(s, " index {}", m.index);
+        }
+        MessageType::MsgProp => {
+            let _ = write!(s, " entries {}", m.entries.len());
+        }
         _ => {}
     }
     s

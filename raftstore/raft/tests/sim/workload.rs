@@ -17,9 +17,9 @@
 //!   the remaining voters have its log: such changes only happen in calm seeds, which have no
 //!   faults and no leadership churn, and only leaders propose changes elsewhere (a follower's
 //!   stale configuration could not tell whether a change keeps a majority);
-//! * without PreVote, a voter left behind on an older configuration campaigns at ever higher
+//! * without `PreVote`, a voter left behind on an older configuration campaigns at ever higher
 //!   terms that the new configuration's candidates never hear of, and the election becomes a race
-//!   of two random walks with no bound on its length: membership changes only with PreVote.
+//!   of two random walks with no bound on its length: membership changes only with `PreVote`.
 
 use raft::ReadOnlyOption;
 use raft::raftpb::{
@@ -102,11 +102,11 @@ pub struct SimOptions {
     pub initial_learners: usize,
     /// Per node: whether it uses asynchronous storage writes.
     pub async_storage: Vec<bool>,
-    /// Raft's PreVote.
+    /// Raft's `PreVote`.
     pub pre_vote: bool,
-    /// Raft's CheckQuorum.
+    /// Raft's `CheckQuorum`.
     pub check_quorum: bool,
-    /// Lease-based reads (only with CheckQuorum).
+    /// Lease-based reads (only with `CheckQuorum`).
     pub lease_reads: bool,
     /// Raft's election timeout, in ticks.
     pub election_tick: usize,
@@ -262,7 +262,8 @@ impl SimOptions {
         format!(
             "{} nodes ({} voters, {} learners), storage {modes}, pre_vote {}, check_quorum {}, \
              reads {}, election {} heartbeat {}, msg {}B inflight {} apply {}B uncommitted {}B, \
-             step_down_on_removal {}, durable sm {}, crash after vote {}, new leader faults {}, net {:?}, weights {:?}",
+             step_down_on_removal {}, durable sm {}, crash after vote {}, new leader faults {}, \
+             net {:?}, weights {:?}",
             self.node_count,
             self.initial_voters,
             self.initial_learners,
