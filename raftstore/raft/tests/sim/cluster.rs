@@ -648,7 +648,7 @@ impl Cluster {
             })
             .collect();
         format!(
-            "[{}] in flight {} partitions {}",
+            "  = [{}] in flight {} partitions {}",
             nodes.join(" "),
             self.env.net.in_flight.len(),
             self.env.net.partitions.len()

@@ -154,6 +154,8 @@ fn init_logs() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .without_time()
+        .with_ansi(false)
+        .with_target(false)
         .with_writer(std::io::stderr)
         .try_init();
 }
