@@ -327,9 +327,12 @@ impl<S: Storage> Raft<S> {
                 let _ = self.step(check);
             }
             // A transfer that did not finish within an election timeout is abandoned and the
-            // leader takes proposals again.
+            // leader takes proposals again; a removed leader starts its hand-off over.
             if self.state == StateRole::Leader && self.lead_transferee != 0 {
                 self.abort_leader_transfer();
+                if self.step_down_on_removal && !self.is_voter() {
+                    self.hand_off_after_removal();
+                }
             }
         }
         if self.state != StateRole::Leader {
@@ -493,10 +496,16 @@ impl<S: Storage> Raft<S> {
         }
         if matches!(
             kind,
-            MessageType::MsgAppResp | MessageType::MsgVoteResp | MessageType::MsgPreVoteResp
+            MessageType::MsgAppResp
+                | MessageType::MsgVoteResp
+                | MessageType::MsgPreVoteResp
+                | MessageType::MsgVote
         ) {
             // Acknowledging an append or casting a vote promises durability: these wait for
-            // everything unstable to be persisted (thesis 3.8).
+            // everything unstable to be persisted (thesis 3.8). So does asking for votes: a
+            // candidate that crashed before its term was durable could campaign again in the
+            // same term with a shorter log, and count the votes its earlier request won with
+            // entries it has since lost.
             self.msgs_after_append.push(m);
         } else {
             assert_ne!(

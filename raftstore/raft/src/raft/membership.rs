@@ -79,7 +79,6 @@ impl<S: Storage> Raft<S> {
         if own != Some(false) && self.state == StateRole::Leader {
             if self.step_down_on_removal {
                 self.hand_off_after_removal();
-                self.become_follower(self.term, 0);
             }
             return cs;
         }
@@ -101,9 +100,14 @@ impl<S: Storage> Raft<S> {
         cs
     }
 
-    /// A leader leaving the voters asks its most up-to-date voter to campaign at once, so the
-    /// group does not wait out an election timeout without a leader (`CockroachDB` #107203).
-    fn hand_off_after_removal(&mut self) {
+    /// A leader leaving the voters hands leadership to its most up-to-date voter, so the group
+    /// does not wait out an election timeout without a leader (`CockroachDB` #107203). If that
+    /// voter has the whole log, it is told to campaign at once and this node steps down.
+    /// Otherwise this node leads on, as in a leadership transfer, until the voter has caught up:
+    /// stepping down at once could leave no voter able to win an election, since a voter that
+    /// has not learned that the change is committed still counts this node's vote, which this
+    /// node refuses while its log is longer. A transfer that times out starts over.
+    pub(crate) fn hand_off_after_removal(&mut self) {
         let last_index = self.raft_log.last_index();
         let successor = self
             .prs
@@ -113,16 +117,34 @@ impl<S: Storage> Raft<S> {
             .into_iter()
             .filter(|&id| id != self.id)
             .filter_map(|id| self.prs.get(id).map(|pr| (pr.matched, id)))
-            .filter(|&(matched, _)| matched == last_index)
             .max();
-        if let Some((_, id)) = successor {
-            info!(
-                raft_id = self.id,
-                successor = id,
-                "removed leader hands off leadership"
-            );
-            self.send_timeout_now(id);
+        match successor {
+            Some((matched, id)) if matched == last_index => {
+                info!(
+                    raft_id = self.id,
+                    successor = id,
+                    "removed leader hands off leadership"
+                );
+                self.send_timeout_now(id);
+                self.become_follower(self.term, 0);
+            }
+            Some((_, id)) => {
+                info!(
+                    raft_id = self.id,
+                    successor = id,
+                    "removed leader catches up its successor before handing off"
+                );
+                self.election_elapsed = 0;
+                self.lead_transferee = id;
+                self.send_append(id);
+            }
+            None => self.become_follower(self.term, 0),
         }
+    }
+
+    /// Whether this node is a voter of its configuration.
+    pub(crate) fn is_voter(&self) -> bool {
+        self.prs.get(self.id).is_some_and(|pr| !pr.is_learner)
     }
 
     /// Proposes the empty change that leaves an automatic joint configuration.

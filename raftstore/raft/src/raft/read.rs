@@ -30,7 +30,10 @@ impl<S: Storage> Raft<S> {
 
     fn answer_read_index(&mut self, m: Message) {
         let committed = self.raft_log.committed;
-        if self.prs.is_singleton() {
+        // Only the group's sole voter may answer at once: a leader removed from the voters
+        // (leading on without `step_down_on_removal`, or handing off) is not that voter, and
+        // another node may already lead a later term.
+        if self.prs.is_singleton() && self.is_voter() {
             self.respond_to_read_index(m, committed);
             return;
         }

@@ -357,6 +357,19 @@ impl<S: Storage> Raft<S> {
             self.raft_log.commit_to(meta.index);
             return false;
         }
+        if self.raft_log.applying > self.raft_log.applied {
+            // Committed entries are out with the apply thread (asynchronous storage writes). A
+            // configuration change among them must be applied to the configuration it was
+            // committed in, not to the snapshot's, so the snapshot waits: the leader sends it
+            // again once this node's answer and the next heartbeat response reach it.
+            info!(
+                raft_id = self.id,
+                applying = self.raft_log.applying,
+                applied = self.raft_log.applied,
+                "ignored a snapshot while committed entries are being applied"
+            );
+            return false;
+        }
         self.raft_log.restore(snapshot);
         let tracker = ProgressTracker::new(self.prs.max_inflight, self.prs.max_inflight_bytes);
         let changer = confchange::Changer {
