@@ -65,9 +65,6 @@ pub enum DropReason {
     /// The leader is no longer part of the configuration.
     #[error("leader was removed from the configuration")]
     LeaderRemoved,
-    /// The node is campaigning and has no leader to forward to.
-    #[error("node is a candidate")]
-    Candidate,
 }
 
 /// Errors that a [`crate::Storage`] implementation returns.

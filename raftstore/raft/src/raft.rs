@@ -296,8 +296,10 @@ impl<S: Storage> Raft<S> {
         }
     }
 
-    /// Advances the election clock without acting on it: for groups the application knows to
-    /// be quiet, so that a later wake-up does not trigger an immediate election.
+    /// Advances the election clock without acting on it, for groups the application keeps
+    /// quiet (no heartbeats, no elections). The clock keeps counting, so a follower that wakes
+    /// after a long quiet period campaigns on its next ordinary tick unless it hears from its
+    /// leader first; the application decides when waking is due.
     pub fn tick_quiesced(&mut self) {
         self.election_elapsed += 1;
     }

@@ -180,7 +180,8 @@ impl<S: Storage> RawNode<S> {
         self.raft.tick();
     }
 
-    /// Advances the election clock only; for groups the application knows to be quiet.
+    /// Advances the election clock only, for groups the application keeps quiet; see
+    /// [`Raft::tick_quiesced`].
     pub fn tick_quiesced(&mut self) {
         self.raft.tick_quiesced();
     }
@@ -368,7 +369,10 @@ impl<S: Storage> RawNode<S> {
         }
         rd.snapshot = r.raft_log.next_unstable_snapshot().cloned();
         rd.read_states = std::mem::take(&mut r.read_states);
+        // A snapshot replaces the log: losing it after acknowledging it would lose entries the
+        // leader counts as replicated (etcd leaves this out).
         rd.must_sync = !rd.entries.is_empty()
+            || rd.snapshot.is_some()
             || hs.vote != self.prev_hard_state.vote
             || hs.term != self.prev_hard_state.term;
         if self.async_storage_writes {

@@ -27,8 +27,13 @@ pub enum ReadOnlyOption {
     /// A quorum acknowledges a heartbeat round sent after the request: always linearizable.
     #[default]
     Safe,
-    /// The leader answers at once, trusting its lease (requires `CheckQuorum`). Linearizable only
-    /// while clocks drift less than the lease margin.
+    /// The leader answers at once, trusting that it is still leader because `CheckQuorum`
+    /// would have made it step down otherwise (as in etcd). This is weaker than it sounds: a
+    /// leader checks its quorum once per election timeout, so it may trust itself for up to two
+    /// election timeouts after it last heard from a quorum, while followers may elect a new
+    /// leader after one (etcd-io/raft#166). The randomized simulator reports such stale lease
+    /// reads separately (`SIM_STRICT_LEASE=1` makes them fail). Use it only with a lease kept
+    /// by the application on real clocks, as the store does; otherwise use `Safe`.
     LeaseBased,
 }
 
