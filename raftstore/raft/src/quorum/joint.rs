@@ -112,17 +112,7 @@ impl fmt::Display for JointConfig {
 mod tests {
     use super::*;
 
-    /// Acked indexes given as `(id, index)` pairs; ids not listed are unknown.
-    struct Acked<'a>(&'a [(u64, u64)]);
-
-    impl AckedIndexer for Acked<'_> {
-        fn acked_index(&self, voter_id: u64) -> Option<u64> {
-            self.0
-                .iter()
-                .find(|(id, _)| *id == voter_id)
-                .map(|&(_, idx)| idx)
-        }
-    }
+    use crate::quorum::test_support::Acked;
 
     fn joint(incoming: &[u64], outgoing: &[u64]) -> JointConfig {
         JointConfig {

@@ -174,17 +174,7 @@ impl fmt::Display for MajorityConfig {
 mod tests {
     use super::*;
 
-    /// Acked indexes given as `(id, index)` pairs; ids not listed are unknown.
-    struct Acked<'a>(&'a [(u64, u64)]);
-
-    impl AckedIndexer for Acked<'_> {
-        fn acked_index(&self, voter_id: u64) -> Option<u64> {
-            self.0
-                .iter()
-                .find(|(id, _)| *id == voter_id)
-                .map(|&(_, idx)| idx)
-        }
-    }
+    use crate::quorum::test_support::Acked;
 
     fn committed(ids: &[u64], acked: &[(u64, u64)]) -> u64 {
         MajorityConfig::new(ids.iter().copied()).committed_index(&Acked(acked))

@@ -200,3 +200,21 @@ mod tests {
         }
     }
 }
+
+/// Helpers shared by the quorum tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::AckedIndexer;
+
+    /// Acked indexes given as `(id, index)` pairs; ids not listed are unknown.
+    pub(crate) struct Acked<'a>(pub(crate) &'a [(u64, u64)]);
+
+    impl AckedIndexer for Acked<'_> {
+        fn acked_index(&self, voter_id: u64) -> Option<u64> {
+            self.0
+                .iter()
+                .find(|(id, _)| *id == voter_id)
+                .map(|&(_, idx)| idx)
+        }
+    }
+}
