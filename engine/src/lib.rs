@@ -33,6 +33,8 @@ pub mod mem_file;
 pub mod peer_storage;
 pub mod raft_log;
 pub mod recovery;
+#[cfg(feature = "rocksdb")]
+pub mod rocks;
 pub mod snapshot;
 pub mod traits;
 pub mod types;
@@ -44,6 +46,8 @@ pub use mem::{Fault, MemEngine, MemSnapshot, MemWriteBatch};
 pub use peer_storage::{INIT_LOG_INDEX, INIT_LOG_TERM, PeerStorage, write_initial_states};
 pub use raft_log::{RaftLogBatch, RaftLogReader};
 pub use recovery::{RecoveredRegion, recover_regions};
+#[cfg(feature = "rocksdb")]
+pub use rocks::{RocksConfig, RocksEngine};
 pub use snapshot::{SnapshotFileMeta, SnapshotMeta, apply_region_snapshot, build_region_snapshot};
 pub use traits::{Cf, KvEngine, Peekable, WriteBatch};
 pub use types::{
