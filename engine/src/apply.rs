@@ -13,7 +13,7 @@
 
 use crate::error::Result;
 use crate::keys;
-use crate::traits::{Cf, Peekable, WriteBatch};
+use crate::traits::{Cf, Peekable, ScanVisitor, WriteBatch};
 use crate::types::{ApplyState, RegionId, RegionLocalState};
 
 /// Typed reads of user data and region metadata.
@@ -25,12 +25,7 @@ pub trait KvReader: Peekable {
 
     /// Calls `visit` with every user pair whose key is in `[start, end)` (`end` empty: +inf), in
     /// order, until it returns `Ok(false)`.
-    fn scan_data(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()> {
+    fn scan_data(&self, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>) -> Result<()> {
         let (lo, hi) = keys::data_range(start, end);
         self.scan_cf(Cf::Default, &lo, &hi, &mut |key, value| {
             let user = keys::user_key(key).expect("invariant: the data range holds data keys");

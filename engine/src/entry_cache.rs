@@ -118,7 +118,11 @@ impl EntryCache {
 
     /// Appends to `out` the cached entries in `[lo, hi)` while the running `size` stays within
     /// `max_size` (the first entry of the whole read always goes in); returns whether the size
-    /// limit stopped it. `lo` must be cached.
+    /// limit stopped it.
+    ///
+    /// # Panics
+    ///
+    /// If the cache is empty or `lo` is below its first entry.
     pub fn fetch(
         &self,
         lo: u64,

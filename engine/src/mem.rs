@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::mem_file;
-use crate::traits::{Cf, KvEngine, Peekable, WriteBatch};
+use crate::traits::{Cf, KvEngine, Peekable, ScanVisitor, WriteBatch};
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -109,12 +109,14 @@ impl MemEngine {
     }
 
     /// A new engine holding what a crash now would leave; this engine is unchanged.
+    #[must_use]
     pub fn crash_clone(&self) -> MemEngine {
         self.crash_clone_keeping(0)
     }
 
     /// Like [`MemEngine::crash_clone`], but the first `batches` unsynced batches reached the disk
     /// (a prefix of the write-ahead log survived).
+    #[must_use]
     pub fn crash_clone_keeping(&self, batches: usize) -> MemEngine {
         let inner = self.inner.lock();
         let mut durable = inner.durable.clone();
@@ -192,13 +194,7 @@ impl Peekable for MemEngine {
         Ok(self.inner.lock().current[cf.idx()].get(key).cloned())
     }
 
-    fn scan_cf(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()> {
+    fn scan_cf(&self, cf: Cf, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>) -> Result<()> {
         // Scan a shared copy without the lock, so `visit` may call back into the engine.
         let map = Arc::clone(&self.inner.lock().current[cf.idx()]);
         scan_map(&map, start, end, visit)
@@ -210,13 +206,7 @@ impl Peekable for MemSnapshot {
         Ok(self.cfs[cf.idx()].get(key).cloned())
     }
 
-    fn scan_cf(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()> {
+    fn scan_cf(&self, cf: Cf, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>) -> Result<()> {
         scan_map(&self.cfs[cf.idx()], start, end, visit)
     }
 }
@@ -332,12 +322,7 @@ impl KvEngine for MemEngine {
     }
 }
 
-fn scan_map(
-    map: &Map,
-    start: &[u8],
-    end: &[u8],
-    visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
-) -> Result<()> {
+fn scan_map(map: &Map, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>) -> Result<()> {
     if start >= end {
         return Ok(());
     }

@@ -320,7 +320,7 @@ impl<E: KvEngine> Storage for PeerStorage<E> {
             return Ok(Vec::new());
         }
         self.entries_locked(&core, low, high, max_size)
-            .map_err(storage_error)
+            .map_err(|err| storage_error(&err))
     }
 
     fn term(&self, index: u64) -> raft::Result<u64> {
@@ -331,7 +331,8 @@ impl<E: KvEngine> Storage for PeerStorage<E> {
         if index > core.raft_state.last_index {
             return Err(StorageError::Unavailable.into());
         }
-        self.term_locked(&core, index).map_err(storage_error)
+        self.term_locked(&core, index)
+            .map_err(|err| storage_error(&err))
     }
 
     fn first_index(&self) -> raft::Result<u64> {
@@ -357,6 +358,6 @@ impl<E: KvEngine> Storage for PeerStorage<E> {
     }
 }
 
-fn storage_error(err: Error) -> raft::Error {
+fn storage_error(err: &Error) -> raft::Error {
     StorageError::Other(err.to_string()).into()
 }

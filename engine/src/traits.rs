@@ -47,6 +47,9 @@ impl Cf {
     }
 }
 
+/// What a scan calls with each key and value; `Ok(false)` stops the scan.
+pub type ScanVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'a;
+
 /// Read access: the engine itself (latest state) or a point-in-time snapshot of it.
 pub trait Peekable {
     /// The value stored under `key` in `cf`.
@@ -54,13 +57,7 @@ pub trait Peekable {
 
     /// Calls `visit` with every pair of `cf` whose key is in `[start, end)`, in key order, until
     /// `visit` returns `Ok(false)` or an error (which is returned).
-    fn scan_cf(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()>;
+    fn scan_cf(&self, cf: Cf, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>) -> Result<()>;
 
     /// The message stored under `key` in `cf`, decoded.
     ///

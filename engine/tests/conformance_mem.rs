@@ -1,4 +1,9 @@
 //! The conformance suite on the `mem` engine.
+#![allow(
+    clippy::unwrap_used,
+    clippy::missing_panics_doc,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 mod conformance;
 

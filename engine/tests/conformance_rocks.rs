@@ -1,4 +1,9 @@
 //! The conformance suite on the RocksDB engine.
+#![allow(
+    clippy::unwrap_used,
+    clippy::missing_panics_doc,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 #![cfg(feature = "rocksdb")]
 
 mod conformance;

@@ -7,6 +7,11 @@
 //! reported entry is there, that every log is contiguous up to its raft state, and that every
 //! region's apply state matches its data exactly. The same directory goes through several
 //! rounds, so recovery from a previous crash is crashed again.
+#![allow(
+    clippy::unwrap_used,
+    clippy::missing_panics_doc,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 #![cfg(feature = "rocksdb")]
 
 use std::io::{BufRead, BufReader};
@@ -66,7 +71,7 @@ fn run_child_and_kill(db: &std::path::Path, seed: u64, run_ms: u64) -> Vec<Vec<(
     });
     // Wait for the first report (the child has opened and recovered), then let it run.
     let first = rx
-        .recv_timeout(Duration::from_secs(60))
+        .recv_timeout(Duration::from_mins(1))
         .expect("child reported nothing");
     let deadline = Instant::now() + Duration::from_millis(run_ms);
     while Instant::now() < deadline {

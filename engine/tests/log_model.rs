@@ -1,5 +1,10 @@
 //! Property test: random appends (with conflicts), compactions, restarts and reads through
 //! `PeerStorage` on the `mem` engine agree with a plain vector model of the log.
+#![allow(
+    clippy::unwrap_used,
+    clippy::missing_panics_doc,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::sync::Arc;
 
@@ -129,20 +134,30 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
         }
         prop_assert!(budget.used_bytes() <= budget.limit_bytes());
-        prop_assert_eq!(storage.first_index().unwrap(), model.truncated.0 + 1);
-        prop_assert_eq!(storage.last_index().unwrap(), model.last().0);
-        prop_assert_eq!(storage.term(model.truncated.0).unwrap(), model.truncated.1);
-        for &(index, term) in &model.log {
-            prop_assert_eq!(storage.term(index).unwrap(), term);
-            prop_assert_eq!(
-                engine.log_entry(R, index).unwrap().map(|e| e.term),
-                Some(term)
-            );
-        }
-        prop_assert_eq!(engine.log_entry(R, model.last().0 + 1).unwrap(), None);
-        if model.truncated.0 > INIT_LOG_INDEX {
-            prop_assert_eq!(engine.log_entry(R, model.truncated.0).unwrap(), None);
-        }
+        check_log(&engine, &storage, &model)?;
+    }
+    Ok(())
+}
+
+/// The storage's bounds and terms, and the engine's log, agree with the model.
+fn check_log(
+    engine: &MemEngine,
+    storage: &PeerStorage<MemEngine>,
+    model: &Model,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(storage.first_index().unwrap(), model.truncated.0 + 1);
+    prop_assert_eq!(storage.last_index().unwrap(), model.last().0);
+    prop_assert_eq!(storage.term(model.truncated.0).unwrap(), model.truncated.1);
+    for &(index, term) in &model.log {
+        prop_assert_eq!(storage.term(index).unwrap(), term);
+        prop_assert_eq!(
+            engine.log_entry(R, index).unwrap().map(|e| e.term),
+            Some(term)
+        );
+    }
+    prop_assert_eq!(engine.log_entry(R, model.last().0 + 1).unwrap(), None);
+    if model.truncated.0 > INIT_LOG_INDEX {
+        prop_assert_eq!(engine.log_entry(R, model.truncated.0).unwrap(), None);
     }
     Ok(())
 }

@@ -1,4 +1,9 @@
 //! The `mem` engine's crash model and fault injection: what the store's simulator relies on.
+#![allow(
+    clippy::unwrap_used,
+    clippy::missing_panics_doc,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use engine::{ApplyBatch, ApplyState, Error, Fault, KvEngine, KvReader, MemEngine, RegionId};
 

@@ -5,6 +5,11 @@
 //! then make its directory read-only with chmod. Tests usually run as root, where chmod does not
 //! stop writes (root bypasses permission bits); the test detects that by trying to create a file
 //! and then falls back on opening the database read-only, which RocksDB enforces itself.
+#![allow(
+    clippy::unwrap_used,
+    clippy::missing_panics_doc,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 #![cfg(feature = "rocksdb")]
 
 use std::fs;
@@ -37,6 +42,8 @@ fn read_only_directory_refuses_writes_with_a_typed_error() {
     let mut wb = engine.write_batch();
     wb.put_data(b"before", b"1");
     engine.write(&mut wb, true).unwrap();
+    // A write batch keeps its database open.
+    drop(wb);
     drop(engine);
 
     set_mode(&db, 0o555);
@@ -64,6 +71,7 @@ fn read_only_directory_refuses_writes_with_a_typed_error() {
     assert!(matches!(err, Error::ReadOnly(_)), "{err}");
     assert!(err.is_write_refused());
     assert_eq!(engine.get_data(b"after").unwrap(), None);
+    drop(wb);
     drop(engine);
 
     set_mode(&db, 0o755);

@@ -8,7 +8,8 @@
 
 #![allow(clippy::print_stdout, reason = "the parent reads the report on stdout")]
 
-use std::io::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -55,13 +56,13 @@ fn main() -> anyhow::Result<()> {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            if rng % 3 != 0 {
+            if !rng.is_multiple_of(3) {
                 continue;
             }
             let index = storage.raft_state().last_index + 1;
             let payload = Bytes::from(format!("batch-{batch}-region-{}", storage.region_id()));
             storage.append(&[Entry::new(index, 6, payload)], None, &mut wb);
-            report.push_str(&format!(" {}:{index}", storage.region_id()));
+            write!(report, " {}:{index}", storage.region_id())?;
         }
         engine.write(&mut wb, true)?;
         writeln!(stdout, "{report}")?;

@@ -1,10 +1,10 @@
 //! The RocksDB options of a store, chosen per column family (documented in `docs/engine.md`).
 //!
 //! ```text
-//!            write buffer   compression (L0 L1 | L2.. | bottom)   bloom   why
-//! default    64 MiB x 4     none none | lz4  | zstd               10 bit  user data: read, kept
-//! raft       128 MiB x 4    none none | lz4  | lz4                10 bit  written once, deleted soon
-//! meta       16 MiB x 4     none none | none | lz4                10 bit  tiny, overwritten often
+//!          write buffer  compression (L0 L1 | L2.. | bottom)  bloom   why
+//! default  64 MiB x 4    none none | lz4  | zstd              10 bit  user data: read, kept
+//! raft     128 MiB x 4   none none | lz4  | lz4               10 bit  written once, deleted soon
+//! meta     16 MiB x 4    none none | none | lz4               10 bit  tiny, overwritten often
 //! ```
 //!
 //! One LRU block cache is shared by the three column families; one write-ahead log serves all

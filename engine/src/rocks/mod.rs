@@ -25,7 +25,7 @@ pub use self::batch::RocksWriteBatch;
 use self::batch::cf_handle;
 pub use self::config::RocksConfig;
 use crate::error::{Error, Result};
-use crate::traits::{Cf, KvEngine, Peekable};
+use crate::traits::{Cf, KvEngine, Peekable, ScanVisitor};
 
 /// A store's RocksDB. Clones share the database.
 #[derive(Clone)]
@@ -123,13 +123,7 @@ impl Peekable for RocksEngine {
             .map_err(|err| map_error("get", &err))
     }
 
-    fn scan_cf(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()> {
+    fn scan_cf(&self, cf: Cf, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>) -> Result<()> {
         if start >= end {
             return Ok(());
         }
@@ -147,13 +141,7 @@ impl Peekable for RocksSnapshot<'_> {
             .map_err(|err| map_error("snapshot get", &err))
     }
 
-    fn scan_cf(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()> {
+    fn scan_cf(&self, cf: Cf, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>) -> Result<()> {
         if start >= end {
             return Ok(());
         }
@@ -174,7 +162,7 @@ fn bounded(start: &[u8], end: &[u8]) -> ReadOptions {
 fn drive(
     mut iter: DBRawIteratorWithThreadMode<'_, DB>,
     start: &[u8],
-    visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
+    visit: &mut ScanVisitor<'_>,
 ) -> Result<()> {
     iter.seek(start);
     while let (Some(key), Some(value)) = (iter.key(), iter.value()) {

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use engine::RaftLogReader;
 use engine::{CacheBudget, INIT_LOG_INDEX, KvEngine, PeerStorage, RegionId, write_initial_states};
 use raft::raftpb::{HardState, Snapshot, SnapshotMetadata};
 use raft::{Storage, StorageError};
@@ -132,7 +133,6 @@ pub fn storage_compaction_moves_first_index<F: Factory>(f: &F, dir: &Path) {
         5
     );
     // The compacted entries are gone from the engine too.
-    use engine::RaftLogReader;
     assert_eq!(engine.log_entry(R, init + 5).unwrap(), None);
     assert!(engine.log_entry(R, init + 6).unwrap().is_some());
 }
