@@ -41,10 +41,10 @@ BENCH_FLAGS := --threads 1 --secs $(BENCH_SECS)
 
 help:
 	@echo 'make setup   check cargo and system packages; as root, install missing packages'
-	@echo 'make test    setup, lint, then cargo test --workspace (what CI runs)'
+	@echo 'make test    setup, lint, then cargo test --workspace --all-features (what CI runs)'
 	@echo 'make bench   setup, build flotilla-bench in release, run the raft-core headline runs'
 	@echo 'make sim     run the consensus simulator over SEEDS seeds (default $(SEEDS))'
-	@echo 'make lint    rustfmt --check, tidy, clippy -D warnings'
+	@echo 'make lint    rustfmt --check, tidy, clippy --all-features -D warnings'
 	@echo 'make tidy    pure-core imports, 100 columns, no print macros in libraries'
 	@echo 'make fmt     format the workspace'
 	@echo 'make dev     fmt, then lint'
@@ -59,16 +59,18 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	@$(MAKE) tidy
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 
 tidy:
 	@bash scripts/tidy.sh
 	@bash scripts/tidy_test.sh
 
 # Tests run in the dev profile, which the workspace optimizes, so `make sim` reuses the build.
+# `--all-features` includes the engine's RocksDB tests (conformance, crash, read-only); clippy
+# uses the same features so both share one build of RocksDB.
 test: setup
 	@$(MAKE) lint
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --all-features
 
 sim:
 	SIM_SEEDS=$(SEEDS) $(CARGO) test -p raft --test sim

@@ -5,12 +5,15 @@
 //!
 //! * `raft-core`: the consensus core alone, many groups of three replicas on in-memory storage
 //!   with in-memory message queues; for comparing Raft libraries on the same footing.
+//! * `engine`: the storage engine alone on a disk: fsync bound, raw RocksDB against our group
+//!   commit, apply throughput, snapshot build and ingest.
 
 #![allow(
     clippy::print_stdout,
     reason = "a benchmark binary reports on standard output"
 )]
 
+mod engine_bench;
 mod raft_core;
 mod report;
 mod sys;
@@ -29,6 +32,8 @@ struct Cli {
 enum Scenario {
     /// The consensus core alone: G groups x 3 replicas on `MemStorage`, in-memory queues.
     RaftCore(raft_core::Options),
+    /// The storage engine alone: disk fsyncs, raw RocksDB vs our group commit, apply, snapshots.
+    Engine(engine_bench::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +43,7 @@ fn main() -> anyhow::Result<()> {
             let report = raft_core::run(&opts)?;
             report.print();
         }
+        Scenario::Engine(opts) => engine_bench::run(&opts)?.print(),
     }
     Ok(())
 }
