@@ -21,25 +21,12 @@ use ConfChangeType::{AddLearnerNode, AddNode, RemoveNode};
 /// Persists the node's log, applies the committed entries (configuration changes included, as
 /// an application does) and reports them applied. Returns them.
 fn apply_committed(r: &mut Raft<MemStorage>) -> Vec<Entry> {
-    let out = read_messages(r);
-    r.msgs.extend(out);
-    let entries = r.raft_log.next_committed_ents(true);
-    for e in &entries {
+    next_entries_applying(r, |r, e| {
         if raft::raft::is_conf_change_entry(e) {
             let cc = raft::decode_conf_change(e).unwrap();
             r.apply_conf_change(&cc).unwrap();
         }
-    }
-    if !entries.is_empty() {
-        let resp = Message {
-            from: raft::LOCAL_APPLY_THREAD,
-            to: r.id,
-            entries: entries.clone(),
-            ..Message::of_type(MessageType::MsgStorageApplyResp)
-        };
-        r.step(resp).unwrap();
-    }
-    entries
+    })
 }
 
 /// The voters and learners of the node's configuration, sorted.

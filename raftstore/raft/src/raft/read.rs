@@ -68,12 +68,7 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(super) fn on_read_round_ack(&mut self, from: u64, ctx: &[u8]) {
-        if self.read_only.option == ReadOnlyOption::LeaseBased && self.lead_transferee == 0 {
-            // Lease reads never open rounds except during transfers; stale acks are harmless.
-            if self.read_only.pending_read_count() == 0 {
-                return;
-            }
-        }
+        // An acknowledgement of no pending round (a lease leader's, or a stale one) is ignored.
         self.read_round_confirmed(from, ctx);
     }
 

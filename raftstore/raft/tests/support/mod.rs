@@ -300,10 +300,22 @@ pub fn read_messages_of(r: &mut Raft<MemStorage>, kind: MessageType) -> Vec<Mess
 /// Persists the node's log, then returns the committed entries not yet applied and reports
 /// them applied (through the apply thread's response, so the node's bookkeeping runs).
 pub fn next_entries(r: &mut Raft<MemStorage>) -> Vec<Entry> {
+    next_entries_applying(r, |_, _| {})
+}
+
+/// Like [`next_entries`], calling `apply` on each committed entry before reporting them
+/// applied (as an application applies configuration changes).
+pub fn next_entries_applying(
+    r: &mut Raft<MemStorage>,
+    mut apply: impl FnMut(&mut Raft<MemStorage>, &Entry),
+) -> Vec<Entry> {
     // Deliver the node's own acknowledgements first: they may commit more.
     let out = read_messages(r);
     r.msgs.extend(out);
     let entries = r.raft_log.next_committed_ents(true);
+    for e in &entries {
+        apply(r, e);
+    }
     if !entries.is_empty() {
         let resp = Message {
             from: raft::LOCAL_APPLY_THREAD,
