@@ -1,0 +1,196 @@
+//! The store's configuration, validated before anything starts.
+//!
+//! Time is counted in ticks of `tick_interval`: the consensus core has no clock, so every timeout
+//! the store hands it (election, heartbeat) is a number of ticks. The lease a leader trusts for
+//! local reads is shorter than the election timeout by `lease_margin` so that a follower's
+//! election can never start while the old leader still serves reads (clock drift between stores
+//! is assumed to stay under the margin).
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// How a store runs. `StoreConfig::default()` is a good start for a real cluster; tests shorten
+/// the tick.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// This store's id: unique in the cluster, never reused, not zero.
+    pub store_id: u64,
+    /// The period of the store's clock tick.
+    pub tick_interval: Duration,
+    /// Ticks without hearing a leader before a follower campaigns (randomized up to twice this).
+    pub election_ticks: usize,
+    /// Ticks between a leader's heartbeats; below `election_ticks`.
+    pub heartbeat_ticks: usize,
+    /// How much shorter than the election timeout a leader's read lease is.
+    pub lease_margin: Duration,
+    /// Threads running the peers.
+    pub raft_pollers: usize,
+    /// Threads applying committed commands.
+    pub apply_pollers: usize,
+    /// Threads writing raft logs (store writers), each doing group commit.
+    pub store_writers: usize,
+    /// Peers a poller takes per round.
+    pub max_batch_size: usize,
+    /// Messages drained from one peer's mailbox per round, so a hot peer cannot starve others.
+    pub messages_per_tick: usize,
+    /// Requests queued in one peer's mailbox before callers get `ServerIsBusy`.
+    pub mailbox_capacity: usize,
+    /// Bytes of log entries kept in memory across every region of the store.
+    pub entry_cache_bytes: usize,
+    /// A request not answered within this time is answered with `Timeout`.
+    pub request_timeout: Duration,
+    /// Largest payload of one replication message.
+    pub max_size_per_msg: u64,
+    /// Replication messages in flight per follower.
+    pub max_inflight_msgs: usize,
+    /// Uncommitted bytes a leader accepts before refusing proposals with `ServerIsBusy`.
+    pub max_uncommitted_bytes: u64,
+    /// Whether raft log writes are fsynced (only benchmarks of the layers above turn this off).
+    pub sync_log: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig {
+            store_id: 1,
+            tick_interval: Duration::from_millis(100),
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            lease_margin: Duration::from_millis(200),
+            raft_pollers: 2,
+            apply_pollers: 1,
+            store_writers: 1,
+            max_batch_size: 256,
+            messages_per_tick: 1024,
+            mailbox_capacity: 4096,
+            entry_cache_bytes: 256 << 20,
+            request_timeout: Duration::from_secs(10),
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            max_uncommitted_bytes: 64 << 20,
+            sync_log: true,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Checks every field, naming the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &'static str, reason: String| Err(Error::InvalidConfig { field, reason });
+        if self.store_id == 0 {
+            return bad("store_id", "must not be 0".into());
+        }
+        if self.tick_interval.is_zero() {
+            return bad("tick_interval", "must be above zero".into());
+        }
+        if self.heartbeat_ticks == 0 {
+            return bad("heartbeat_ticks", "must be at least 1".into());
+        }
+        if self.election_ticks <= self.heartbeat_ticks {
+            return bad(
+                "election_ticks",
+                format!("must exceed heartbeat_ticks ({})", self.heartbeat_ticks),
+            );
+        }
+        if self.lease_margin >= self.election_timeout() {
+            return bad(
+                "lease_margin",
+                format!(
+                    "must be below the election timeout ({:?})",
+                    self.election_timeout()
+                ),
+            );
+        }
+        for (field, value) in [
+            ("raft_pollers", self.raft_pollers),
+            ("apply_pollers", self.apply_pollers),
+            ("store_writers", self.store_writers),
+            ("max_batch_size", self.max_batch_size),
+            ("messages_per_tick", self.messages_per_tick),
+            ("mailbox_capacity", self.mailbox_capacity),
+            ("max_inflight_msgs", self.max_inflight_msgs),
+        ] {
+            if value == 0 {
+                return bad(field, "must be at least 1".into());
+            }
+        }
+        if self.request_timeout.is_zero() {
+            return bad("request_timeout", "must be above zero".into());
+        }
+        if self.max_size_per_msg == 0 {
+            return bad("max_size_per_msg", "must be above zero".into());
+        }
+        Ok(())
+    }
+
+    /// The shortest time a follower waits before campaigning.
+    pub fn election_timeout(&self) -> Duration {
+        self.tick_interval * self.election_ticks as u32
+    }
+
+    /// How long after a quorum acknowledged a leader's heartbeat round the leader may serve
+    /// local reads: the election timeout less the margin.
+    pub fn lease_duration(&self) -> Duration {
+        self.election_timeout().saturating_sub(self.lease_margin)
+    }
+
+    /// The consensus core's configuration for peer `peer_id` that has applied up to `applied`.
+    pub fn raft_config(&self, peer_id: u64, applied: u64) -> raft::Config {
+        raft::Config {
+            election_tick: self.election_ticks,
+            heartbeat_tick: self.heartbeat_ticks,
+            applied,
+            async_storage_writes: true,
+            max_size_per_msg: self.max_size_per_msg,
+            max_inflight_msgs: self.max_inflight_msgs,
+            max_uncommitted_entries_size: self.max_uncommitted_bytes,
+            check_quorum: true,
+            pre_vote: true,
+            seed: peer_id ^ self.store_id.rotate_left(32),
+            ..raft::Config::new(peer_id)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_valid() {
+        StoreConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn an_invalid_field_is_named() {
+        type Spoil = fn(&mut StoreConfig);
+        let cases: Vec<(&str, Spoil)> = vec![
+            ("store_id", |c| c.store_id = 0),
+            ("tick_interval", |c| c.tick_interval = Duration::ZERO),
+            ("election_ticks", |c| c.election_ticks = c.heartbeat_ticks),
+            ("lease_margin", |c| c.lease_margin = Duration::from_secs(5)),
+            ("store_writers", |c| c.store_writers = 0),
+            ("mailbox_capacity", |c| c.mailbox_capacity = 0),
+            ("request_timeout", |c| c.request_timeout = Duration::ZERO),
+        ];
+        for (field, spoil) in cases {
+            let mut cfg = StoreConfig::default();
+            spoil(&mut cfg);
+            match cfg.validate() {
+                Err(Error::InvalidConfig { field: named, .. }) => assert_eq!(named, field),
+                other => panic!("{field}: expected InvalidConfig, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_lease_is_shorter_than_an_election() {
+        let cfg = StoreConfig::default();
+        assert!(cfg.lease_duration() < cfg.election_timeout());
+        assert_eq!(
+            cfg.lease_duration() + cfg.lease_margin,
+            cfg.election_timeout()
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! What flows between the parts of a store and between stores.
+//!
+//! ```text
+//! client ──PeerMsg::Request──► PeerFsm ──WriteTask──► StoreWriter ──PeerMsg::Persisted──► PeerFsm
+//!                                │   └──RaftMessage──► Transport ──► other stores' PeerFsm
+//!                                └──ApplyMsg::Apply──► ApplyFsm ──PeerMsg::Applied──► PeerFsm
+//!                                                          └── answers the client's callback
+//! ```
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use engine::{ApplyState, Peer, Region, RegionEpoch};
+use futures_channel::oneshot;
+use raft::raftpb::{ConfChangeV2, Entry, Message};
+
+use crate::cmd::{ChangePeers, CmdHeader, Mutation};
+use crate::error::{Error, Result};
+
+/// A raft message between two peers of a region on different stores, with what the receiving
+/// store needs to route it and, for a peer it does not have yet, to create it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RaftMessage {
+    /// The region.
+    #[prost(uint64, tag = "1")]
+    pub region_id: u64,
+    /// The sending peer.
+    #[prost(message, optional, tag = "2")]
+    pub from_peer: Option<Peer>,
+    /// The receiving peer.
+    #[prost(message, optional, tag = "3")]
+    pub to_peer: Option<Peer>,
+    /// The sender's region epoch.
+    #[prost(message, optional, tag = "4")]
+    pub epoch: Option<RegionEpoch>,
+    /// The consensus message.
+    #[prost(message, optional, tag = "5")]
+    pub message: Option<Message>,
+    /// The region's start key, for creating the receiving peer.
+    #[prost(bytes = "bytes", tag = "6")]
+    pub start_key: Bytes,
+    /// The region's end key, for creating the receiving peer.
+    #[prost(bytes = "bytes", tag = "7")]
+    pub end_key: Bytes,
+}
+
+impl RaftMessage {
+    /// The store the message goes to.
+    pub fn to_store(&self) -> u64 {
+        self.to_peer.as_ref().map_or(0, |p| p.store_id)
+    }
+
+    /// The store the message comes from.
+    pub fn from_store(&self) -> u64 {
+        self.from_peer.as_ref().map_or(0, |p| p.store_id)
+    }
+}
+
+/// What a client asks of one region.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    /// Writes applied atomically.
+    Write(Vec<Mutation>),
+    /// The value of a key.
+    Get(Bytes),
+    /// Pairs with keys in `[start, end)` (end empty: the region's end), at most `limit`.
+    Scan {
+        /// First key.
+        start: Bytes,
+        /// End key, exclusive.
+        end: Bytes,
+        /// Most pairs returned.
+        limit: usize,
+    },
+}
+
+/// A store's answer to a [`Request`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    /// A write was applied.
+    Written,
+    /// The value of a `Get`.
+    Value(Option<Bytes>),
+    /// The pairs of a `Scan`, in key order.
+    Pairs(Vec<(Bytes, Bytes)>),
+}
+
+/// Answers a request once. Dropping it unanswered answers `StoreStopped`-like cancellation to
+/// the waiting future, which the client reports as [`Error::Timeout`].
+#[derive(Debug)]
+pub struct Callback {
+    tx: oneshot::Sender<Result<Response>>,
+}
+
+/// The waiting side of a [`Callback`].
+pub type ResponseReceiver = oneshot::Receiver<Result<Response>>;
+
+impl Callback {
+    /// A callback and the future that resolves when it is answered.
+    pub fn new() -> (Callback, ResponseReceiver) {
+        let (tx, rx) = oneshot::channel();
+        (Callback { tx }, rx)
+    }
+
+    /// Answers the request. The caller may have gone away; that is not an error.
+    pub fn done(self, result: Result<Response>) {
+        let _ = self.tx.send(result);
+    }
+}
+
+/// A request routed to a region, with its deadline.
+#[derive(Debug)]
+pub struct RegionRequest {
+    /// The region and the epoch the client knows.
+    pub header: CmdHeader,
+    /// What to do.
+    pub request: Request,
+    /// When to give up and answer `Timeout`.
+    pub deadline: Instant,
+    /// Where the answer goes.
+    pub callback: Callback,
+}
+
+/// An admin request from the API.
+#[derive(Debug)]
+pub enum AdminRequest {
+    /// Change the region's membership (one joint step when several changes).
+    ChangePeers(ChangePeers),
+    /// Hand leadership to the peer on this store.
+    TransferLeader {
+        /// The store of the new leader.
+        to_store: u64,
+    },
+}
+
+/// The messages of a [`crate::peer::PeerFsm`].
+#[derive(Debug)]
+pub enum PeerMsg {
+    /// A message from a peer on another store.
+    Raft(Box<RaftMessage>),
+    /// Local storage responses after the store writer made a write durable.
+    Persisted(Vec<Message>),
+    /// The apply side finished a task.
+    Applied(Box<ApplyResult>),
+    /// A client request.
+    Request(RegionRequest),
+    /// An admin request; answered with `Response::Written` once proposed and applied.
+    Admin {
+        /// What to do.
+        request: AdminRequest,
+        /// The region epoch the caller knows.
+        header: CmdHeader,
+        /// Where the answer goes.
+        callback: Callback,
+    },
+    /// The store clock ticked.
+    Tick,
+    /// Campaign now (a bootstrap helper's or test's nudge).
+    Campaign,
+}
+
+/// A write the peer proposed, waiting to be applied.
+#[derive(Debug)]
+pub struct Proposal {
+    /// The log index it was proposed at.
+    pub index: u64,
+    /// The term it was proposed in; an entry of another term at `index` means it was lost.
+    pub term: u64,
+    /// Where the answer goes.
+    pub callback: Callback,
+}
+
+/// Committed entries for the apply side, with the proposals they may answer.
+#[derive(Debug)]
+pub struct ApplyTask {
+    /// The committed entries, in order.
+    pub entries: Vec<Entry>,
+    /// Proposals with indexes among `entries`.
+    pub proposals: Vec<Proposal>,
+    /// The core's responses to deliver back to the peer after the write.
+    pub responses: Vec<Message>,
+}
+
+/// The messages of a [`crate::apply::ApplyFsm`].
+#[derive(Debug)]
+pub enum ApplyMsg {
+    /// Apply these entries.
+    Apply(ApplyTask),
+    /// The region's membership or range changed through a path other than the log (a snapshot).
+    Reset {
+        /// The region now.
+        region: Region,
+        /// The apply state now.
+        state: ApplyState,
+    },
+}
+
+/// What the apply side reports back to the peer.
+#[derive(Debug)]
+pub struct ApplyResult {
+    /// The last applied index.
+    pub applied_index: u64,
+    /// Conf changes applied, in order, for the peer to apply to its `RawNode`.
+    pub conf_changes: Vec<ConfChangeV2>,
+    /// The region after the task, when a conf change altered it.
+    pub region: Option<Region>,
+    /// The new compaction point when a compact-log command was applied.
+    pub compacted_to: Option<(u64, u64)>,
+    /// The core's responses (`MsgStorageApplyResp`).
+    pub responses: Vec<Message>,
+}
+
+/// The messages of the store's control FSM.
+#[derive(Debug)]
+pub enum StoreMsg {
+    /// A message for a region that has no peer on this store yet.
+    RaftToCreate(Box<RaftMessage>),
+    /// The store clock ticked.
+    Tick,
+}
+
+/// Refuses a request with `err` (helper for paths that must answer before dropping).
+pub fn refuse(callback: Callback, err: Error) {
+    callback.done(Err(err));
+}

@@ -1,0 +1,393 @@
+//! [`Node`]: one running store, and [`StoreHandle`], what clients and transports hold of it.
+//!
+//! ```text
+//!            ┌──── raft pollers (PeerFsm, StoreFsm) ────┐
+//! transport ─┤  ticks ─► every peer                      ├─► store writers ─► engine (sync)
+//! clients ───┘                                          └─► apply pollers ─► engine
+//! ```
+//!
+//! Starting recovers every region from the engine; stopping answers every waiting request with
+//! `StoreStopped`. Dropping a node without [`Node::stop`] models a crash: threads end, nothing is
+//! flushed beyond what the engine already made durable.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use batch_system::{BatchSystem, Config as BatchConfig};
+use engine::{CacheBudget, KvEngine, PeerState, recover_regions, write_initial_states};
+use parking_lot::Mutex;
+use tracing::info;
+
+use crate::apply::{ApplyControl, ApplyFsm, ApplyPoller};
+use crate::cmd::CmdHeader;
+use crate::config::StoreConfig;
+use crate::error::{Error, Result};
+use crate::message::{
+    AdminRequest, Callback, PeerMsg, RaftMessage, RegionRequest, Request, ResponseReceiver,
+    StoreMsg,
+};
+use crate::meta::{RegionInfo, StoreMeta};
+use crate::peer::PeerFsm;
+use crate::poll::{PollContext, RaftPoller, StoreContext};
+use crate::router::{ApplyRouter, RaftRouter};
+use crate::store_fsm::StoreFsm;
+use crate::transport::{MessageSink, Transport};
+use crate::writer::StoreWriters;
+
+/// What the client API needs of a store, independent of its engine type.
+pub trait StoreEndpoint: Send + Sync + 'static {
+    /// The store's id.
+    fn store_id(&self) -> u64;
+    /// Sends a request to the store's peer of a region.
+    fn request(&self, request: RegionRequest);
+    /// Sends an admin request to the store's peer of a region.
+    fn admin(&self, region_id: u64, header: CmdHeader, request: AdminRequest, callback: Callback);
+    /// The region holding `key`, as this store knows it.
+    fn region_for_key(&self, key: &[u8]) -> Option<RegionInfo>;
+    /// Every region of the store.
+    fn regions(&self) -> Vec<RegionInfo>;
+}
+
+/// A cheap, cloneable handle on a running store.
+pub type StoreHandle = Arc<dyn StoreEndpoint>;
+
+struct Endpoint<E: KvEngine> {
+    store_id: u64,
+    router: RaftRouter<E>,
+    meta: Arc<StoreMeta>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl<E: KvEngine> StoreEndpoint for Endpoint<E> {
+    fn store_id(&self) -> u64 {
+        self.store_id
+    }
+
+    fn request(&self, request: RegionRequest) {
+        let region_id = request.header.region_id;
+        if self.stopped.load(Ordering::Acquire) {
+            request.callback.done(Err(Error::StoreStopped {
+                store_id: self.store_id,
+            }));
+            return;
+        }
+        if let Err(err) = self.router.send(region_id, PeerMsg::Request(request)) {
+            let busy = matches!(err, batch_system::SendError::Full(_));
+            let PeerMsg::Request(request) = err.into_inner() else {
+                unreachable!("invariant: the router hands back the message it was given");
+            };
+            let error = if busy {
+                Error::ServerIsBusy {
+                    reason: format!("region {region_id}: mailbox full"),
+                }
+            } else {
+                Error::RegionNotFound {
+                    region_id,
+                    store_id: self.store_id,
+                }
+            };
+            request.callback.done(Err(error));
+        }
+    }
+
+    fn admin(&self, region_id: u64, header: CmdHeader, request: AdminRequest, callback: Callback) {
+        let msg = PeerMsg::Admin {
+            request,
+            header,
+            callback,
+        };
+        if let Err(err) = self.router.force_send(region_id, msg)
+            && let PeerMsg::Admin { callback, .. } = err.into_inner()
+        {
+            callback.done(Err(Error::RegionNotFound {
+                region_id,
+                store_id: self.store_id,
+            }));
+        }
+    }
+
+    fn region_for_key(&self, key: &[u8]) -> Option<RegionInfo> {
+        self.meta.region_for_key(key)
+    }
+
+    fn regions(&self) -> Vec<RegionInfo> {
+        self.meta.regions()
+    }
+}
+
+impl<E: KvEngine> MessageSink for Endpoint<E> {
+    fn deliver(&self, msg: RaftMessage) {
+        let region_id = msg.region_id;
+        if let Err(err) = self
+            .router
+            .force_send(region_id, PeerMsg::Raft(Box::new(msg)))
+            && let PeerMsg::Raft(msg) = err.into_inner()
+        {
+            let _ = self.router.force_send_control(StoreMsg::RaftToCreate(msg));
+        }
+    }
+}
+
+/// A running store.
+pub struct Node<E: KvEngine> {
+    cfg: Arc<StoreConfig>,
+    engine: E,
+    endpoint: Arc<Endpoint<E>>,
+    raft_system: BatchSystem<PeerFsm<E>, StoreFsm<E>>,
+    apply_system: BatchSystem<ApplyFsm<E>, ApplyControl>,
+    writers: Option<StoreWriters>,
+    ticker: Option<JoinHandle<()>>,
+    ticker_stop: Arc<(Mutex<bool>, parking_lot::Condvar)>,
+    failed: Arc<AtomicBool>,
+}
+
+impl<E: KvEngine> Node<E> {
+    /// Starts a store on `engine`: recovers every region, then starts the pollers, writers,
+    /// apply pool and clock. `transport` carries messages to other stores; register
+    /// [`Node::sink`] with it so messages reach this store.
+    pub fn start(cfg: StoreConfig, engine: E, transport: &Arc<dyn Transport>) -> Result<Node<E>> {
+        cfg.validate()?;
+        let cfg = Arc::new(cfg);
+        let store_id = cfg.store_id;
+        let (raft_router, mut raft_system) = BatchSystem::new(
+            batch_config(&cfg, cfg.raft_pollers, "raft"),
+            Box::new(StoreFsm::new(store_id)),
+        )
+        .map_err(|err| Error::Engine(err.to_string()))?;
+        let (apply_router, mut apply_system) = BatchSystem::new(
+            batch_config(&cfg, cfg.apply_pollers, "apply"),
+            Box::new(ApplyControl),
+        )
+        .map_err(|err| Error::Engine(err.to_string()))?;
+        let meta = Arc::new(StoreMeta::default());
+        let budget = CacheBudget::new(cfg.entry_cache_bytes);
+        let failed = Arc::new(AtomicBool::new(false));
+
+        let recovered = recover_peers(&cfg, &engine, &budget, &meta, &raft_router, &apply_router)?;
+        info!(store = store_id, regions = recovered, "store recovered");
+
+        let (writer_handle, writers) = StoreWriters::start(
+            cfg.store_writers,
+            &engine,
+            cfg.sync_log,
+            &raft_router,
+            transport,
+            &failed,
+        );
+        let (apply_engine, apply_raft, apply_failed) =
+            (engine.clone(), raft_router.clone(), Arc::clone(&failed));
+        apply_system
+            .spawn(move |_| {
+                ApplyPoller::new(
+                    apply_engine.clone(),
+                    apply_raft.clone(),
+                    Arc::clone(&apply_failed),
+                )
+            })
+            .map_err(|err| Error::Engine(err.to_string()))?;
+        let store_ctx = StoreContext {
+            cfg: Arc::clone(&cfg),
+            engine: engine.clone(),
+            transport: Arc::clone(transport),
+            apply_router: apply_router.clone(),
+            raft_router: raft_router.clone(),
+            meta: Arc::clone(&meta),
+            cache_budget: Arc::clone(&budget),
+            writers: writer_handle,
+        };
+        raft_system
+            .spawn(move |_| RaftPoller {
+                ctx: PollContext::new(store_ctx.clone()),
+            })
+            .map_err(|err| Error::Engine(err.to_string()))?;
+        let ticker_stop = Arc::new((Mutex::new(false), parking_lot::Condvar::new()));
+        let ticker = start_ticker(
+            cfg.tick_interval,
+            raft_router.clone(),
+            Arc::clone(&ticker_stop),
+        );
+        let endpoint = Arc::new(Endpoint {
+            store_id,
+            router: raft_router,
+            meta,
+            stopped: Arc::new(AtomicBool::new(false)),
+        });
+        Ok(Node {
+            cfg,
+            engine,
+            endpoint,
+            raft_system,
+            apply_system,
+            writers: Some(writers),
+            ticker: Some(ticker),
+            ticker_stop,
+            failed,
+        })
+    }
+
+    /// The store's id.
+    pub fn store_id(&self) -> u64 {
+        self.cfg.store_id
+    }
+
+    /// The store's engine.
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+
+    /// The handle clients use.
+    pub fn handle(&self) -> StoreHandle {
+        Arc::clone(&self.endpoint) as StoreHandle
+    }
+
+    /// Where the transport delivers this store's messages.
+    pub fn sink(&self) -> Arc<dyn MessageSink> {
+        Arc::clone(&self.endpoint) as Arc<dyn MessageSink>
+    }
+
+    /// Whether an engine write failed, stopping the store.
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// Asks every peer of this store to campaign (bootstrap helpers and tests).
+    pub fn campaign_all(&self) {
+        self.endpoint.router.broadcast_normal(|| PeerMsg::Campaign);
+    }
+
+    /// Asks one region's peer to campaign.
+    pub fn campaign(&self, region_id: u64) {
+        let _ = self
+            .endpoint
+            .router
+            .force_send(region_id, PeerMsg::Campaign);
+    }
+
+    /// Stops the store: clocks, pollers, apply pool, writers, in that order.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.endpoint.stopped.store(true, Ordering::Release);
+        {
+            let (stop, wake) = &*self.ticker_stop;
+            *stop.lock() = true;
+            wake.notify_all();
+        }
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+        self.raft_system.shutdown();
+        self.apply_system.shutdown();
+        if let Some(writers) = self.writers.take() {
+            writers.join();
+        }
+    }
+
+    /// Sends a request and waits for its answer (tests and blocking callers).
+    pub fn request_blocking(
+        &self,
+        header: CmdHeader,
+        request: Request,
+    ) -> crate::Result<crate::message::Response> {
+        let (callback, rx) = Callback::new();
+        self.endpoint.request(RegionRequest {
+            header,
+            request,
+            deadline: Instant::now() + self.cfg.request_timeout,
+            callback,
+        });
+        wait(rx)
+    }
+}
+
+impl<E: KvEngine> Drop for Node<E> {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Waits for a response; a dropped callback reads as a timeout.
+pub fn wait(rx: ResponseReceiver) -> crate::Result<crate::message::Response> {
+    futures_executor::block_on(rx).unwrap_or(Err(Error::Timeout))
+}
+
+/// The batch-system configuration of one of the store's pools.
+fn batch_config(cfg: &StoreConfig, pool_size: usize, name: &str) -> BatchConfig {
+    BatchConfig {
+        pool_size,
+        max_batch_size: cfg.max_batch_size,
+        messages_per_tick: cfg.messages_per_tick,
+        mailbox_capacity: cfg.mailbox_capacity,
+        thread_name: format!("{name}-{}", cfg.store_id),
+    }
+}
+
+/// Opens a peer and its apply side for every live region of the engine; returns how many.
+fn recover_peers<E: KvEngine>(
+    cfg: &StoreConfig,
+    engine: &E,
+    budget: &Arc<CacheBudget>,
+    meta: &StoreMeta,
+    raft_router: &RaftRouter<E>,
+    apply_router: &ApplyRouter<E>,
+) -> Result<usize> {
+    let mut recovered = 0usize;
+    for region in recover_regions(engine)? {
+        if region.peer_state() != PeerState::Normal {
+            continue;
+        }
+        let peer = PeerFsm::open(cfg, engine.clone(), region.region_id, Arc::clone(budget))?;
+        let apply = ApplyFsm::new(peer.region().clone(), peer.storage().apply_state());
+        meta.update(peer.region(), None);
+        let id = peer.region_id();
+        apply_router
+            .register(id, Box::new(apply))
+            .map_err(|err| Error::Engine(err.to_string()))?;
+        raft_router
+            .register(id, Box::new(peer))
+            .map_err(|err| Error::Engine(err.to_string()))?;
+        recovered += 1;
+    }
+    Ok(recovered)
+}
+
+fn start_ticker<E: KvEngine>(
+    interval: Duration,
+    router: RaftRouter<E>,
+    stop: Arc<(Mutex<bool>, parking_lot::Condvar)>,
+) -> JoinHandle<()> {
+    thread::Builder::new()
+        .name("store-ticker".into())
+        .spawn(move || {
+            let (stopped, wake) = &*stop;
+            let mut next = Instant::now() + interval;
+            loop {
+                let mut guard = stopped.lock();
+                while !*guard && Instant::now() < next {
+                    wake.wait_until(&mut guard, next);
+                }
+                if *guard {
+                    return;
+                }
+                drop(guard);
+                router.broadcast_normal(|| PeerMsg::Tick);
+                next += interval;
+            }
+        })
+        .expect("invariant: the OS can start the store's threads")
+}
+
+/// Writes the initial states of `regions` on a fresh engine: each region starts with its peers
+/// as voters, at the initial log index (all replicas agree without a leader).
+pub fn bootstrap<E: KvEngine>(engine: &E, regions: &[engine::Region]) -> Result<()> {
+    let mut batch = engine.write_batch();
+    for region in regions {
+        write_initial_states(&mut batch, region);
+    }
+    engine.write(&mut batch, true)?;
+    Ok(())
+}

@@ -1,0 +1,453 @@
+//! [`PeerFsm`]: one replica of one region, owning its consensus node.
+//!
+//! The core runs with asynchronous storage writes, so handling a peer never blocks on disk:
+//!
+//! ```text
+//! messages ──► RawNode ──ready()──┬─ MsgStorageAppend ─► WriteTask (store writer, one fsync
+//!                                 │                       for many regions) ─► Persisted
+//!                                 ├─ MsgStorageApply  ─► ApplyTask (apply pool) ─► Applied
+//!                                 ├─ MsgApp, heartbeats… ─► transport, before the local write
+//!                                 │                          is durable (thesis 10.2.1)
+//!                                 └─ read states ─► pending reads, served once applied
+//! ```
+//!
+//! Proposals wait in index order and travel with their committed entries to the apply side,
+//! which answers them after the data is written; a proposal whose index now holds an entry of
+//! another term was lost and is answered `StaleCommand`.
+
+mod admin;
+pub mod pending;
+mod read;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use batch_system::Fsm;
+use bytes::Bytes;
+use engine::{CacheBudget, KvEngine, Peer, PeerStorage, Region, RegionId};
+use prost::Message as _;
+use raft::raftpb::Message;
+use raft::{LOCAL_APPEND_THREAD, LOCAL_APPLY_THREAD, RawNode, StateRole};
+use tracing::{debug, warn};
+
+use crate::cmd::{CmdHeader, RaftCmd};
+use crate::config::StoreConfig;
+use crate::error::{Error, Result};
+use crate::message::{
+    AdminRequest, ApplyMsg, ApplyResult, ApplyTask, Callback, PeerMsg, Proposal, RaftMessage,
+    RegionRequest, Request,
+};
+use crate::poll::PollContext;
+use crate::writer::WriteTask;
+use pending::{PendingProposals, PendingRead, PendingReads};
+
+/// One replica of one region.
+pub struct PeerFsm<E: KvEngine> {
+    peer: Peer,
+    region: Region,
+    raw: RawNode<PeerStorage<E>>,
+    storage: PeerStorage<E>,
+    proposals: PendingProposals,
+    reads: PendingReads,
+    role: StateRole,
+    leader_store: Option<u64>,
+    stopped: bool,
+}
+
+impl<E: KvEngine> Fsm for PeerFsm<E> {
+    type Message = PeerMsg;
+
+    fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+}
+
+impl<E: KvEngine> PeerFsm<E> {
+    /// Opens the peer of `region_id` on store `store_id` from the engine's states.
+    ///
+    /// Returns an error if the region's states are missing or this store holds no peer of it.
+    pub fn open(
+        cfg: &StoreConfig,
+        engine: E,
+        region_id: RegionId,
+        budget: Arc<CacheBudget>,
+    ) -> Result<PeerFsm<E>> {
+        let storage = PeerStorage::open(engine, region_id, budget)?;
+        let region = storage.region();
+        let peer = region
+            .peers
+            .iter()
+            .find(|p| p.store_id == cfg.store_id)
+            .cloned()
+            .ok_or(Error::RegionNotFound {
+                region_id: region_id.0,
+                store_id: cfg.store_id,
+            })?;
+        let applied = storage.apply_state().applied_index;
+        let mut raft_cfg = cfg.raft_config(peer.id, applied);
+        raft_cfg.disable_proposal_forwarding = true;
+        let raw = RawNode::new(&raft_cfg, storage.clone()).map_err(|err| {
+            Error::Engine(format!(
+                "region {region_id}: cannot start its raft node: {err}"
+            ))
+        })?;
+        Ok(PeerFsm {
+            peer,
+            region,
+            raw,
+            storage,
+            proposals: PendingProposals::default(),
+            reads: PendingReads::default(),
+            role: StateRole::Follower,
+            leader_store: None,
+            stopped: false,
+        })
+    }
+
+    /// The region as this peer knows it.
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// The region's id.
+    pub fn region_id(&self) -> u64 {
+        self.region.id
+    }
+
+    /// This peer.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// The peer's storage (shared with its apply side at creation).
+    pub fn storage(&self) -> &PeerStorage<E> {
+        &self.storage
+    }
+
+    /// Handles a batch of messages, then whatever the core has ready.
+    pub fn handle(&mut self, msgs: &mut Vec<PeerMsg>, ctx: &mut PollContext<E>) {
+        for msg in msgs.drain(..) {
+            match msg {
+                PeerMsg::Raft(msg) => self.on_raft_message(*msg),
+                PeerMsg::Persisted(responses) => {
+                    for m in responses {
+                        self.step_local(m);
+                    }
+                }
+                PeerMsg::Applied(result) => self.on_applied(*result, ctx),
+                PeerMsg::Request(request) => self.on_request(request),
+                PeerMsg::Admin {
+                    request,
+                    header,
+                    callback,
+                } => self.on_admin(request, header, callback, ctx),
+                PeerMsg::Tick => self.on_tick(ctx),
+                PeerMsg::Campaign => {
+                    let _ = self.raw.campaign();
+                }
+            }
+        }
+        self.handle_ready(ctx);
+    }
+
+    fn step_local(&mut self, m: Message) {
+        if let Err(err) = self.raw.step(m) {
+            debug!(region = self.region.id, %err, "local storage response refused");
+        }
+    }
+
+    fn on_raft_message(&mut self, msg: RaftMessage) {
+        if msg.to_peer.as_ref().is_none_or(|p| p.id != self.peer.id) {
+            debug!(
+                region = self.region.id,
+                "message for another peer id dropped"
+            );
+            return;
+        }
+        let Some(m) = msg.message else {
+            return;
+        };
+        if let Err(err) = self.raw.step(m) {
+            debug!(region = self.region.id, %err, "raft message refused");
+        }
+    }
+
+    fn on_tick(&mut self, ctx: &mut PollContext<E>) {
+        self.raw.tick();
+        let now = ctx.now;
+        for proposal in self.proposals.take_expired(now) {
+            proposal.callback.done(Err(Error::Timeout));
+        }
+        for read in self.reads.take_expired(now) {
+            read.callback.done(Err(Error::Timeout));
+        }
+    }
+
+    /// The error for a request sent to a peer that is not the leader.
+    fn not_leader(&self) -> Error {
+        Error::NotLeader {
+            region_id: self.region.id,
+            leader: self.leader_store,
+        }
+    }
+
+    /// Checks a request's epoch and keys against the region.
+    fn check_request(&self, header: &CmdHeader, request: &Request) -> Result<()> {
+        let current = self.region.epoch.unwrap_or_default();
+        let asked = header.epoch.unwrap_or_default();
+        if asked.version != current.version {
+            return Err(Error::EpochNotMatch {
+                region_id: self.region.id,
+                request: asked,
+                current: Box::new(self.region.clone()),
+            });
+        }
+        read::check_keys(&self.region, request)
+    }
+
+    fn on_request(&mut self, req: RegionRequest) {
+        if self.role != StateRole::Leader {
+            req.callback.done(Err(self.not_leader()));
+            return;
+        }
+        if let Err(err) = self.check_request(&req.header, &req.request) {
+            req.callback.done(Err(err));
+            return;
+        }
+        match req.request {
+            Request::Write(mutations) => {
+                let cmd = RaftCmd {
+                    header: Some(req.header),
+                    mutations,
+                    admin: None,
+                };
+                self.propose(cmd.encode_to_vec().into(), req.callback, req.deadline);
+            }
+            request @ (Request::Get(_) | Request::Scan { .. }) => {
+                let id = self.reads.next_id();
+                match self
+                    .raw
+                    .read_index(Bytes::copy_from_slice(&id.to_be_bytes()))
+                {
+                    Ok(()) => self.reads.push(PendingRead {
+                        id,
+                        request,
+                        deadline: req.deadline,
+                        callback: req.callback,
+                        read_index: None,
+                    }),
+                    Err(err) => req.callback.done(Err(self.refusal(&err))),
+                }
+            }
+        }
+    }
+
+    /// Proposes `data`; the callback is answered when the entry is applied (or lost).
+    fn propose(&mut self, data: Bytes, callback: Callback, deadline: Instant) {
+        match self.raw.propose(data) {
+            Ok(()) => {
+                let proposal = Proposal {
+                    index: self.raw.raft.raft_log.last_index(),
+                    term: self.raw.raft.term,
+                    callback,
+                };
+                self.proposals.push(proposal, deadline);
+            }
+            Err(err) => callback.done(Err(self.refusal(&err))),
+        }
+    }
+
+    /// Translates the core's refusal of a proposal or read.
+    fn refusal(&self, err: &raft::Error) -> Error {
+        match err {
+            raft::Error::ProposalDropped { reason } => match reason {
+                raft::DropReason::UncommittedSizeExceeded => Error::ServerIsBusy {
+                    reason: format!("region {}: too much uncommitted data", self.region.id),
+                },
+                _ => self.not_leader(),
+            },
+            other => Error::ServerIsBusy {
+                reason: format!("region {}: {other}", self.region.id),
+            },
+        }
+    }
+
+    fn on_admin(
+        &mut self,
+        request: AdminRequest,
+        header: CmdHeader,
+        callback: Callback,
+        ctx: &mut PollContext<E>,
+    ) {
+        admin::handle(self, request, header, callback, ctx);
+    }
+
+    fn on_applied(&mut self, result: ApplyResult, ctx: &mut PollContext<E>) {
+        self.storage.set_applied_index(result.applied_index);
+        for cc in &result.conf_changes {
+            if let Err(err) = self.raw.apply_conf_change(cc) {
+                warn!(region = self.region.id, %err, "conf change refused by the core");
+            }
+        }
+        if let Some(region) = result.region {
+            self.set_region(region, ctx);
+        }
+        for m in result.responses {
+            self.step_local(m);
+        }
+        self.serve_reads(ctx);
+    }
+
+    fn set_region(&mut self, region: Region, ctx: &PollContext<E>) {
+        if let Some(me) = region.peers.iter().find(|p| p.id == self.peer.id) {
+            self.peer = me.clone();
+        }
+        self.storage.set_region(region.clone());
+        self.region = region;
+        ctx.store.meta.update(&self.region, self.leader_store);
+    }
+
+    fn serve_reads(&mut self, ctx: &PollContext<E>) {
+        let applied = self.storage.apply_state().applied_index;
+        let ready = self.reads.take_ready(applied);
+        if ready.is_empty() {
+            return;
+        }
+        let snapshot = ctx.store.engine.snapshot();
+        for read in ready {
+            let result = read::execute(&snapshot, &self.region, &read.request);
+            read.callback.done(result);
+        }
+    }
+
+    fn handle_ready(&mut self, ctx: &mut PollContext<E>) {
+        if !self.raw.has_ready() {
+            return;
+        }
+        let rd = self.raw.ready();
+        if let Some(ss) = rd.soft_state {
+            self.on_role_change(ss.raft_state, ss.leader_id, ctx);
+        }
+        for rs in rd.read_states {
+            if let Ok(bytes) = <[u8; 8]>::try_from(&rs.request_ctx[..]) {
+                self.reads.confirm(u64::from_be_bytes(bytes), rs.index);
+            }
+        }
+        for m in rd.messages {
+            match m.to {
+                LOCAL_APPEND_THREAD => self.submit_append(m, ctx),
+                LOCAL_APPLY_THREAD => self.submit_apply(m, ctx),
+                _ => {
+                    if let Some(msg) = self.wrap(m) {
+                        ctx.outbox.push(msg);
+                    }
+                }
+            }
+        }
+        self.serve_reads(ctx);
+    }
+
+    fn on_role_change(&mut self, role: StateRole, leader_id: u64, ctx: &PollContext<E>) {
+        let was_leader = self.role == StateRole::Leader;
+        self.role = role;
+        self.leader_store = self
+            .region
+            .peers
+            .iter()
+            .find(|p| p.id == leader_id)
+            .map(|p| p.store_id);
+        ctx.store.meta.update(&self.region, self.leader_store);
+        if was_leader && role != StateRole::Leader {
+            // Reads not yet confirmed never will be by this peer; nothing happened for them, so
+            // the caller may retry elsewhere. Proposals stay: they may still commit.
+            let err = self.not_leader();
+            for read in self.reads.take_unconfirmed() {
+                read.callback.done(Err(err.clone()));
+            }
+        }
+        debug!(region = self.region.id, ?role, leader_id, "role changed");
+    }
+
+    fn submit_append(&mut self, mut m: Message, ctx: &mut PollContext<E>) {
+        if m.snapshot.is_some() {
+            // Snapshot installation between stores lands with the snapshot transfer; until
+            // then a peer needing one stays behind (and says so).
+            warn!(
+                region = self.region.id,
+                "snapshot install is not supported yet; ignored"
+            );
+            return;
+        }
+        let hard_state = (m.term > 0).then_some(raft::raftpb::HardState {
+            term: m.term,
+            vote: m.vote,
+            commit: m.commit,
+        });
+        let mut local = Vec::new();
+        let mut remote = Vec::new();
+        for r in std::mem::take(&mut m.responses) {
+            if r.to == self.peer.id {
+                local.push(r);
+            } else if let Some(msg) = self.wrap(r) {
+                remote.push(msg);
+            }
+        }
+        ctx.write_tasks.push(WriteTask {
+            storage: self.storage.clone(),
+            entries: std::mem::take(&mut m.entries),
+            hard_state,
+            local,
+            remote,
+        });
+    }
+
+    fn submit_apply(&mut self, mut m: Message, ctx: &mut PollContext<E>) {
+        let last = m.entries.last().map_or(0, |e| e.index);
+        let task = ApplyTask {
+            entries: std::mem::take(&mut m.entries),
+            proposals: self.proposals.take_up_to(last),
+            responses: std::mem::take(&mut m.responses),
+        };
+        if let Err(err) = ctx
+            .store
+            .apply_router
+            .force_send(self.region.id, ApplyMsg::Apply(task))
+        {
+            warn!(region = self.region.id, %err, "apply side gone; store stopping");
+        }
+    }
+
+    /// Wraps a message for another peer with what its store needs to route it.
+    fn wrap(&self, m: Message) -> Option<RaftMessage> {
+        let to = self.region.peers.iter().find(|p| p.id == m.to)?;
+        Some(RaftMessage {
+            region_id: self.region.id,
+            from_peer: Some(self.peer.clone()),
+            to_peer: Some(to.clone()),
+            epoch: self.region.epoch,
+            message: Some(m),
+            start_key: self.region.start_key.clone(),
+            end_key: self.region.end_key.clone(),
+        })
+    }
+
+    /// Answers every waiting request (the store is stopping).
+    pub fn stop(&mut self, store_id: u64) {
+        self.stopped = true;
+        // A proposal may still commit through the other replicas: its outcome is unknown.
+        for proposal in self.proposals.take_all() {
+            proposal.callback.done(Err(Error::OutcomeUnknown {
+                region_id: self.region.id,
+                reason: "the store stopped",
+            }));
+        }
+        for read in self.reads.take_all() {
+            read.callback.done(Err(Error::StoreStopped { store_id }));
+        }
+    }
+
+    /// Whether the peer leads its region.
+    pub fn is_leader(&self) -> bool {
+        self.role == StateRole::Leader
+    }
+}

@@ -1,0 +1,102 @@
+//! The raft pollers: each round runs a batch of peers, then does the round's batched work once:
+//! the write tasks of every peer go to the store writers together, and outgoing messages are
+//! flushed together.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use batch_system::PollHandler;
+use engine::{CacheBudget, KvEngine};
+
+use crate::config::StoreConfig;
+use crate::message::{PeerMsg, RaftMessage, StoreMsg};
+use crate::meta::StoreMeta;
+use crate::peer::PeerFsm;
+use crate::router::{ApplyRouter, RaftRouter};
+use crate::store_fsm::StoreFsm;
+use crate::transport::Transport;
+use crate::writer::{WriteTask, WriterHandle};
+
+/// What every poller of a store shares.
+#[derive(Clone)]
+pub struct StoreContext<E: KvEngine> {
+    /// The store's configuration.
+    pub cfg: Arc<StoreConfig>,
+    /// The engine (reads are served from its snapshots).
+    pub engine: E,
+    /// Other stores.
+    pub transport: Arc<dyn Transport>,
+    /// The apply side.
+    pub apply_router: ApplyRouter<E>,
+    /// The raft side, for peers created during a round.
+    pub raft_router: RaftRouter<E>,
+    /// The store's view of its regions.
+    pub meta: Arc<StoreMeta>,
+    /// The entry caches' shared budget.
+    pub cache_budget: Arc<CacheBudget>,
+    /// The store writers.
+    pub writers: WriterHandle<E>,
+}
+
+/// What a peer reaches during a round, and what it leaves for the end of the round.
+pub struct PollContext<E: KvEngine> {
+    /// What the store's pollers share.
+    pub store: StoreContext<E>,
+    /// Raft-log writes of this round.
+    pub write_tasks: Vec<WriteTask<E>>,
+    /// Messages to other stores of this round.
+    pub outbox: Vec<RaftMessage>,
+    /// When the round started.
+    pub now: Instant,
+}
+
+impl<E: KvEngine> PollContext<E> {
+    /// A context for one poller thread.
+    pub fn new(store: StoreContext<E>) -> PollContext<E> {
+        PollContext {
+            store,
+            write_tasks: Vec::new(),
+            outbox: Vec::new(),
+            now: Instant::now(),
+        }
+    }
+
+    /// Hands the round's writes to the writers and sends the round's messages.
+    pub fn flush(&mut self) {
+        if !self.write_tasks.is_empty() {
+            metrics::histogram!("flotilla_raft_round_write_tasks")
+                .record(self.write_tasks.len() as f64);
+            self.store.writers.submit(&mut self.write_tasks);
+        }
+        if !self.outbox.is_empty() {
+            for msg in self.outbox.drain(..) {
+                let _ = self.store.transport.send(msg);
+            }
+            self.store.transport.flush();
+        }
+    }
+}
+
+/// The poll handler of the raft pollers.
+pub struct RaftPoller<E: KvEngine> {
+    /// The round's context.
+    pub ctx: PollContext<E>,
+}
+
+impl<E: KvEngine> PollHandler<PeerFsm<E>, StoreFsm<E>> for RaftPoller<E> {
+    fn begin(&mut self, _batch_size: usize) {
+        self.ctx.now = Instant::now();
+    }
+
+    fn handle_control(&mut self, store: &mut StoreFsm<E>, msgs: &mut Vec<StoreMsg>) {
+        store.handle(msgs, &mut self.ctx);
+    }
+
+    fn handle_normal(&mut self, peer: &mut PeerFsm<E>, msgs: &mut Vec<PeerMsg>) {
+        peer.handle(msgs, &mut self.ctx);
+    }
+
+    fn end(&mut self, _peers: &mut [Box<PeerFsm<E>>]) {
+        self.ctx.flush();
+    }
+}

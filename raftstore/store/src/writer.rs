@@ -1,0 +1,183 @@
+//! The store writers: group commit of raft logs.
+//!
+//! Pollers hand each round's write tasks to a writer (a region always to the same one, so its
+//! writes stay in order). A writer takes every task queued, prepares them into one write batch,
+//! writes it with one fsync, then delivers what the writes were waited for: the local storage
+//! responses to the peers, and the acknowledgements (`MsgAppResp`, votes) to other stores.
+//!
+//! Batching adapts by itself: a lone task is written at once, and while a write is in flight
+//! new tasks pile up in the queue and go out together in the next one. There is no timer and no
+//! knob.
+//!
+//! ```text
+//! pollers ──Vec<WriteTask>──► queue ──► [take all] ──► one WriteBatch ──► write(sync) ──►
+//!     PeerMsg::Persisted to each peer, acknowledgements to the transport, flush
+//! ```
+//!
+//! An engine error stops the writer: the store cannot promise durability any more, so it stops
+//! acknowledging (fail-stop) instead of retrying a write whose effect is unknown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+
+use crossbeam_channel::{Receiver, Sender};
+use engine::{KvEngine, PeerStorage, WriteBatch};
+use raft::raftpb::{Entry, HardState, Message};
+use tracing::{error, trace};
+
+use crate::message::{PeerMsg, RaftMessage};
+use crate::router::RaftRouter;
+use crate::transport::Transport;
+
+/// One region's raft-log write of one round.
+pub struct WriteTask<E: KvEngine> {
+    /// The region's storage, which prepares the write into the batch.
+    pub storage: PeerStorage<E>,
+    /// Entries to append (a conflicting suffix is replaced).
+    pub entries: Vec<Entry>,
+    /// The hard state to persist, if it changed.
+    pub hard_state: Option<HardState>,
+    /// Responses for the region's own peer, delivered after the write.
+    pub local: Vec<Message>,
+    /// Acknowledgements for other stores, sent after the write.
+    pub remote: Vec<RaftMessage>,
+}
+
+/// The handle pollers use to reach the writers.
+#[derive(Clone)]
+pub struct WriterHandle<E: KvEngine> {
+    queues: Arc<Vec<Sender<Vec<WriteTask<E>>>>>,
+}
+
+impl<E: KvEngine> WriterHandle<E> {
+    /// Hands `tasks` to the writers, each task to its region's writer.
+    pub fn submit(&self, tasks: &mut Vec<WriteTask<E>>) {
+        if self.queues.len() == 1 {
+            let _ = self.queues[0].send(std::mem::take(tasks));
+            return;
+        }
+        let mut per_writer: Vec<Vec<WriteTask<E>>> =
+            self.queues.iter().map(|_| Vec::new()).collect();
+        for task in tasks.drain(..) {
+            let writer = (task.storage.region_id().0 % self.queues.len() as u64) as usize;
+            per_writer[writer].push(task);
+        }
+        for (queue, tasks) in self.queues.iter().zip(per_writer) {
+            if !tasks.is_empty() {
+                let _ = queue.send(tasks);
+            }
+        }
+    }
+}
+
+/// The running writer threads.
+pub struct StoreWriters {
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl StoreWriters {
+    /// Starts `count` writers on `engine`, delivering through `router` and `transport`.
+    /// `failed` is set when a write fails; the store then stops.
+    ///
+    /// # Panics
+    ///
+    /// If the OS cannot start a thread.
+    pub fn start<E: KvEngine>(
+        count: usize,
+        engine: &E,
+        sync: bool,
+        router: &RaftRouter<E>,
+        transport: &Arc<dyn Transport>,
+        failed: &Arc<AtomicBool>,
+    ) -> (WriterHandle<E>, StoreWriters) {
+        let mut queues = Vec::with_capacity(count);
+        let mut threads = Vec::with_capacity(count);
+        for i in 0..count {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            queues.push(tx);
+            let writer = Writer {
+                engine: engine.clone(),
+                batch: engine.write_batch(),
+                sync,
+                router: router.clone(),
+                transport: Arc::clone(transport),
+                failed: Arc::clone(failed),
+            };
+            let thread = thread::Builder::new()
+                .name(format!("store-writer-{i}"))
+                .spawn(move || writer.run(&rx))
+                .expect("invariant: the OS can start the store's threads");
+            threads.push(thread);
+        }
+        let handle = WriterHandle {
+            queues: Arc::new(queues),
+        };
+        (handle, StoreWriters { threads })
+    }
+
+    /// Waits for the writers to finish what is queued; call after every handle is dropped.
+    pub fn join(self) {
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Writer<E: KvEngine> {
+    engine: E,
+    batch: E::WriteBatch,
+    sync: bool,
+    router: RaftRouter<E>,
+    transport: Arc<dyn Transport>,
+    failed: Arc<AtomicBool>,
+}
+
+impl<E: KvEngine> Writer<E> {
+    fn run(mut self, queue: &Receiver<Vec<WriteTask<E>>>) {
+        while let Ok(mut tasks) = queue.recv() {
+            while let Ok(more) = queue.try_recv() {
+                tasks.extend(more);
+            }
+            if self.failed.load(Ordering::Acquire) {
+                continue;
+            }
+            if let Err(err) = self.write(&tasks) {
+                error!(%err, "store writer: raft log write failed; the store stops acknowledging");
+                self.failed.store(true, Ordering::Release);
+                continue;
+            }
+            self.deliver(tasks);
+        }
+    }
+
+    fn write(&mut self, tasks: &[WriteTask<E>]) -> engine::Result<()> {
+        for task in tasks {
+            task.storage
+                .append(&task.entries, task.hard_state, &mut self.batch);
+        }
+        trace!(
+            tasks = tasks.len(),
+            ops = self.batch.count(),
+            "store writer: write"
+        );
+        let result = self.engine.write(&mut self.batch, self.sync);
+        metrics::histogram!("flotilla_store_writer_batch_tasks").record(tasks.len() as f64);
+        result
+    }
+
+    fn deliver(&self, tasks: Vec<WriteTask<E>>) {
+        for task in tasks {
+            for msg in task.remote {
+                let _ = self.transport.send(msg);
+            }
+            if !task.local.is_empty() {
+                let region_id = task.storage.region_id().0;
+                let _ = self
+                    .router
+                    .force_send(region_id, PeerMsg::Persisted(task.local));
+            }
+        }
+        self.transport.flush();
+    }
+}
