@@ -7,6 +7,8 @@
 //!   with in-memory message queues; for comparing Raft libraries on the same footing.
 //! * `engine`: the storage engine alone on a disk: fsync bound, raw RocksDB against our group
 //!   commit, apply throughput, snapshot build and ingest.
+//! * `store`: N stores in one process on RocksDB (synced raft writes) over the in-process
+//!   transport, many regions, concurrent clients: writes/s, reads/s, latency, fsyncs, CPU.
 
 #![allow(
     clippy::print_stdout,
@@ -16,6 +18,7 @@
 mod engine_bench;
 mod raft_core;
 mod report;
+mod store_bench;
 mod sys;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +37,8 @@ enum Scenario {
     RaftCore(raft_core::Options),
     /// The storage engine alone: disk fsyncs, raw RocksDB vs our group commit, apply, snapshots.
     Engine(engine_bench::Options),
+    /// Stores in one process on RocksDB over the in-process transport, with concurrent clients.
+    Store(store_bench::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +49,7 @@ fn main() -> anyhow::Result<()> {
             report.print();
         }
         Scenario::Engine(opts) => engine_bench::run(&opts)?.print(),
+        Scenario::Store(opts) => store_bench::run(&opts)?.print(),
     }
     Ok(())
 }

@@ -34,7 +34,7 @@ use crate::poll::{PollContext, RaftPoller, StoreContext};
 use crate::router::{ApplyRouter, RaftRouter};
 use crate::store_fsm::StoreFsm;
 use crate::transport::{MessageSink, Transport};
-use crate::writer::StoreWriters;
+use crate::writer::{StoreWriters, WriterStats};
 
 /// What the client API needs of a store, independent of its engine type.
 pub trait StoreEndpoint: Send + Sync + 'static {
@@ -141,6 +141,7 @@ pub struct Node<E: KvEngine> {
     ticker: Option<JoinHandle<()>>,
     ticker_stop: Arc<(Mutex<bool>, parking_lot::Condvar)>,
     failed: Arc<AtomicBool>,
+    writer_stats: Arc<WriterStats>,
 }
 
 impl<E: KvEngine> Node<E> {
@@ -164,6 +165,7 @@ impl<E: KvEngine> Node<E> {
         let meta = Arc::new(StoreMeta::default());
         let budget = CacheBudget::new(cfg.entry_cache_bytes);
         let failed = Arc::new(AtomicBool::new(false));
+        let writer_stats = Arc::new(WriterStats::default());
 
         let recovered = recover_peers(&cfg, &engine, &budget, &meta, &raft_router, &apply_router)?;
         info!(store = store_id, regions = recovered, "store recovered");
@@ -175,6 +177,7 @@ impl<E: KvEngine> Node<E> {
             &raft_router,
             transport,
             &failed,
+            &writer_stats,
         );
         let (apply_engine, apply_raft, apply_failed) =
             (engine.clone(), raft_router.clone(), Arc::clone(&failed));
@@ -224,6 +227,7 @@ impl<E: KvEngine> Node<E> {
             ticker: Some(ticker),
             ticker_stop,
             failed,
+            writer_stats,
         })
     }
 
@@ -245,6 +249,11 @@ impl<E: KvEngine> Node<E> {
     /// Where the transport delivers this store's messages.
     pub fn sink(&self) -> Arc<dyn MessageSink> {
         Arc::clone(&self.endpoint) as Arc<dyn MessageSink>
+    }
+
+    /// The store writers' counters (batches are fsyncs when logs are synced).
+    pub fn writer_stats(&self) -> &WriterStats {
+        &self.writer_stats
     }
 
     /// Whether an engine write failed, stopping the store.

@@ -18,7 +18,7 @@
 //! acknowledging (fail-stop) instead of retrying a write whose effect is unknown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -71,6 +71,15 @@ impl<E: KvEngine> WriterHandle<E> {
     }
 }
 
+/// Counters of the writers of one store.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Batches written (one fsync each when logs are synced).
+    pub batches: AtomicU64,
+    /// Region write tasks in those batches.
+    pub tasks: AtomicU64,
+}
+
 /// The running writer threads.
 pub struct StoreWriters {
     threads: Vec<JoinHandle<()>>,
@@ -90,6 +99,7 @@ impl StoreWriters {
         router: &RaftRouter<E>,
         transport: &Arc<dyn Transport>,
         failed: &Arc<AtomicBool>,
+        stats: &Arc<WriterStats>,
     ) -> (WriterHandle<E>, StoreWriters) {
         let mut queues = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
@@ -103,6 +113,7 @@ impl StoreWriters {
                 router: router.clone(),
                 transport: Arc::clone(transport),
                 failed: Arc::clone(failed),
+                stats: Arc::clone(stats),
             };
             let thread = thread::Builder::new()
                 .name(format!("store-writer-{i}"))
@@ -131,6 +142,7 @@ struct Writer<E: KvEngine> {
     router: RaftRouter<E>,
     transport: Arc<dyn Transport>,
     failed: Arc<AtomicBool>,
+    stats: Arc<WriterStats>,
 }
 
 impl<E: KvEngine> Writer<E> {
@@ -161,9 +173,14 @@ impl<E: KvEngine> Writer<E> {
             ops = self.batch.count(),
             "store writer: write"
         );
-        let result = self.engine.write(&mut self.batch, self.sync);
+        self.engine.write(&mut self.batch, self.sync)?;
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .tasks
+            .fetch_add(tasks.len() as u64, Ordering::Relaxed);
+        metrics::counter!("flotilla_store_writer_batches").increment(1);
         metrics::histogram!("flotilla_store_writer_batch_tasks").record(tasks.len() as f64);
-        result
+        Ok(())
     }
 
     fn deliver(&self, tasks: Vec<WriteTask<E>>) {
