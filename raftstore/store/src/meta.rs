@@ -3,11 +3,14 @@
 //! Peers update it when their region or their leader changes; the client API reads it to route
 //! a key to its region and the region to its leader without a round through the pollers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use engine::Region;
 use parking_lot::RwLock;
+
+use crate::peer::lease::ReadDelegate;
 
 /// A region as one store sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,6 +28,7 @@ pub struct RegionInfo {
 #[derive(Debug, Default)]
 pub struct StoreMeta {
     regions: RwLock<BTreeMap<Bytes, RegionInfo>>,
+    delegates: RwLock<HashMap<u64, Arc<ReadDelegate>>>,
 }
 
 impl StoreMeta {
@@ -46,6 +50,17 @@ impl StoreMeta {
         self.regions
             .write()
             .retain(|_, info| info.region.id != region_id);
+        self.delegates.write().remove(&region_id);
+    }
+
+    /// Publishes the read delegate of a region's peer.
+    pub fn set_delegate(&self, region_id: u64, delegate: Arc<ReadDelegate>) {
+        self.delegates.write().insert(region_id, delegate);
+    }
+
+    /// The read delegate of a region's peer.
+    pub fn delegate(&self, region_id: u64) -> Option<Arc<ReadDelegate>> {
+        self.delegates.read().get(&region_id).cloned()
     }
 
     /// The region holding `key`, if this store has it.

@@ -30,6 +30,7 @@ use crate::message::{
 };
 use crate::meta::{RegionInfo, StoreMeta};
 use crate::peer::PeerFsm;
+use crate::peer::read::{check_keys, execute};
 use crate::poll::{PollContext, RaftPoller, StoreContext};
 use crate::router::{ApplyRouter, RaftRouter};
 use crate::store_fsm::StoreFsm;
@@ -55,6 +56,7 @@ pub type StoreHandle = Arc<dyn StoreEndpoint>;
 
 struct Endpoint<E: KvEngine> {
     store_id: u64,
+    engine: E,
     router: RaftRouter<E>,
     meta: Arc<StoreMeta>,
     stopped: Arc<AtomicBool>,
@@ -73,6 +75,9 @@ impl<E: KvEngine> StoreEndpoint for Endpoint<E> {
             }));
             return;
         }
+        let Some(request) = self.try_local_read(request) else {
+            return;
+        };
         if let Err(err) = self.router.send(region_id, PeerMsg::Request(request)) {
             let busy = matches!(err, batch_system::SendError::Full(_));
             let PeerMsg::Request(request) = err.into_inner() else {
@@ -114,6 +119,33 @@ impl<E: KvEngine> StoreEndpoint for Endpoint<E> {
 
     fn regions(&self) -> Vec<RegionInfo> {
         self.meta.regions()
+    }
+}
+
+impl<E: KvEngine> Endpoint<E> {
+    /// Serves a read on this thread if the region's leader here holds a valid lease; hands the
+    /// request back otherwise.
+    fn try_local_read(&self, request: RegionRequest) -> Option<RegionRequest> {
+        if matches!(request.request, Request::Write(_)) {
+            return Some(request);
+        }
+        let Some(delegate) = self.meta.delegate(request.header.region_id) else {
+            return Some(request);
+        };
+        let Some(region) = delegate.region_for_local_read(Instant::now()) else {
+            return Some(request);
+        };
+        let asked = request.header.epoch.unwrap_or_default();
+        if asked.version != region.epoch.unwrap_or_default().version {
+            // The peer answers with the current region.
+            return Some(request);
+        }
+        let snapshot = self.engine.snapshot();
+        let answer = check_keys(&region, &request.request)
+            .and_then(|()| execute(&snapshot, &region, &request.request));
+        metrics::counter!("flotilla_local_reads").increment(1);
+        request.callback.done(answer);
+        None
     }
 }
 
@@ -213,6 +245,7 @@ impl<E: KvEngine> Node<E> {
         );
         let endpoint = Arc::new(Endpoint {
             store_id,
+            engine: engine.clone(),
             router: raft_router,
             meta,
             stopped: Arc::new(AtomicBool::new(false)),
@@ -254,6 +287,14 @@ impl<E: KvEngine> Node<E> {
     /// The store writers' counters (batches are fsyncs when logs are synced).
     pub fn writer_stats(&self) -> &WriterStats {
         &self.writer_stats
+    }
+
+    /// Whether this store's peer of `region_id` holds a read lease now.
+    pub fn has_lease(&self, region_id: u64) -> bool {
+        self.endpoint
+            .meta
+            .delegate(region_id)
+            .is_some_and(|d| d.has_lease(Instant::now()))
     }
 
     /// Whether an engine write failed, stopping the store.
@@ -352,6 +393,7 @@ fn recover_peers<E: KvEngine>(
         let peer = PeerFsm::open(cfg, engine.clone(), region.region_id, Arc::clone(budget))?;
         let apply = ApplyFsm::new(peer.region().clone(), peer.storage().apply_state());
         meta.update(peer.region(), None);
+        meta.set_delegate(peer.region_id(), Arc::clone(peer.delegate()));
         let id = peer.region_id();
         apply_router
             .register(id, Box::new(apply))

@@ -31,6 +31,8 @@ pub(super) fn handle<E: KvEngine>(
                 return;
             };
             let target = target.id;
+            // Pitfall 4: the transferee may win before the lease would end.
+            peer.delegate.suspend_for_term();
             let answer = match peer.raw.transfer_leader(target) {
                 Ok(()) => Ok(Response::Written),
                 Err(err) => Err(peer.refusal(&err)),

@@ -16,11 +16,13 @@
 //! another term was lost and is answered `StaleCommand`.
 
 mod admin;
+pub mod lease;
 pub mod pending;
-mod read;
+pub(crate) mod read;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use batch_system::Fsm;
 use bytes::Bytes;
@@ -39,6 +41,7 @@ use crate::message::{
 };
 use crate::poll::PollContext;
 use crate::writer::WriteTask;
+use lease::ReadDelegate;
 use pending::{PendingProposals, PendingRead, PendingReads};
 
 /// One replica of one region.
@@ -51,6 +54,13 @@ pub struct PeerFsm<E: KvEngine> {
     reads: PendingReads,
     role: StateRole,
     leader_store: Option<u64>,
+    /// Shared with callers' threads for lease reads.
+    delegate: Arc<ReadDelegate>,
+    /// The lease length.
+    lease: Duration,
+    /// Indexes of this term's proposals and when they were proposed: when one commits, a
+    /// quorum heard the leader at that time, which renews the lease.
+    lease_probes: VecDeque<(u64, Instant)>,
     stopped: bool,
 }
 
@@ -93,13 +103,16 @@ impl<E: KvEngine> PeerFsm<E> {
         })?;
         Ok(PeerFsm {
             peer,
-            region,
+            region: region.clone(),
             raw,
             storage,
             proposals: PendingProposals::default(),
             reads: PendingReads::default(),
             role: StateRole::Follower,
             leader_store: None,
+            delegate: Arc::new(ReadDelegate::new(region)),
+            lease: cfg.lease_duration(),
+            lease_probes: VecDeque::new(),
             stopped: false,
         })
     }
@@ -119,6 +132,11 @@ impl<E: KvEngine> PeerFsm<E> {
         &self.peer
     }
 
+    /// The peer's read delegate, for lease reads on callers' threads.
+    pub fn delegate(&self) -> &Arc<ReadDelegate> {
+        &self.delegate
+    }
+
     /// The peer's storage (shared with its apply side at creation).
     pub fn storage(&self) -> &PeerStorage<E> {
         &self.storage
@@ -135,7 +153,7 @@ impl<E: KvEngine> PeerFsm<E> {
                     }
                 }
                 PeerMsg::Applied(result) => self.on_applied(*result, ctx),
-                PeerMsg::Request(request) => self.on_request(request),
+                PeerMsg::Request(request) => self.on_request(request, ctx.now),
                 PeerMsg::Admin {
                     request,
                     header,
@@ -205,7 +223,7 @@ impl<E: KvEngine> PeerFsm<E> {
         read::check_keys(&self.region, request)
     }
 
-    fn on_request(&mut self, req: RegionRequest) {
+    fn on_request(&mut self, req: RegionRequest, now: Instant) {
         if self.role != StateRole::Leader {
             req.callback.done(Err(self.not_leader()));
             return;
@@ -221,7 +239,10 @@ impl<E: KvEngine> PeerFsm<E> {
                     mutations,
                     admin: None,
                 };
-                self.propose(cmd.encode_to_vec().into(), req.callback, req.deadline);
+                if self.propose(cmd.encode_to_vec().into(), req.callback, req.deadline) {
+                    self.lease_probes
+                        .push_back((self.raw.raft.raft_log.last_index(), now));
+                }
             }
             request @ (Request::Get(_) | Request::Scan { .. }) => {
                 let id = self.reads.next_id();
@@ -233,6 +254,7 @@ impl<E: KvEngine> PeerFsm<E> {
                         id,
                         request,
                         deadline: req.deadline,
+                        asked_at: now,
                         callback: req.callback,
                         read_index: None,
                     }),
@@ -242,8 +264,9 @@ impl<E: KvEngine> PeerFsm<E> {
         }
     }
 
-    /// Proposes `data`; the callback is answered when the entry is applied (or lost).
-    fn propose(&mut self, data: Bytes, callback: Callback, deadline: Instant) {
+    /// Proposes `data`; the callback is answered when the entry is applied (or lost). Returns
+    /// whether the core took it (else the callback was answered with the refusal).
+    fn propose(&mut self, data: Bytes, callback: Callback, deadline: Instant) -> bool {
         match self.raw.propose(data) {
             Ok(()) => {
                 let proposal = Proposal {
@@ -252,8 +275,12 @@ impl<E: KvEngine> PeerFsm<E> {
                     callback,
                 };
                 self.proposals.push(proposal, deadline);
+                true
             }
-            Err(err) => callback.done(Err(self.refusal(&err))),
+            Err(err) => {
+                callback.done(Err(self.refusal(&err)));
+                false
+            }
         }
     }
 
@@ -284,6 +311,7 @@ impl<E: KvEngine> PeerFsm<E> {
 
     fn on_applied(&mut self, result: ApplyResult, ctx: &mut PollContext<E>) {
         self.storage.set_applied_index(result.applied_index);
+        self.delegate.set_applied(result.applied_index);
         for cc in &result.conf_changes {
             if let Err(err) = self.raw.apply_conf_change(cc) {
                 warn!(region = self.region.id, %err, "conf change refused by the core");
@@ -303,6 +331,7 @@ impl<E: KvEngine> PeerFsm<E> {
             self.peer = me.clone();
         }
         self.storage.set_region(region.clone());
+        self.delegate.set_region(region.clone());
         self.region = region;
         ctx.store.meta.update(&self.region, self.leader_store);
     }
@@ -329,9 +358,17 @@ impl<E: KvEngine> PeerFsm<E> {
             self.on_role_change(ss.raft_state, ss.leader_id, ctx);
         }
         for rs in rd.read_states {
-            if let Ok(bytes) = <[u8; 8]>::try_from(&rs.request_ctx[..]) {
-                self.reads.confirm(u64::from_be_bytes(bytes), rs.index);
+            if let Ok(bytes) = <[u8; 8]>::try_from(&rs.request_ctx[..])
+                && let Some(asked_at) = self.reads.confirm(u64::from_be_bytes(bytes), rs.index)
+            {
+                self.delegate.renew(asked_at + self.lease);
             }
+        }
+        if let Some(hs) = rd.hard_state {
+            self.renew_lease_on_commit(hs.commit);
+        }
+        if self.raw.raft.lead_transferee != 0 {
+            self.delegate.suspend_for_term();
         }
         for m in rd.messages {
             match m.to {
@@ -347,9 +384,42 @@ impl<E: KvEngine> PeerFsm<E> {
         self.serve_reads(ctx);
     }
 
+    /// A quorum acknowledged the entries up to `commit`: the latest of this term's proposals
+    /// among them proves leadership when it was proposed.
+    fn renew_lease_on_commit(&mut self, commit: u64) {
+        let mut proposed_at = None;
+        while let Some(&(index, at)) = self.lease_probes.front() {
+            if index > commit {
+                break;
+            }
+            proposed_at = Some(at);
+            self.lease_probes.pop_front();
+        }
+        if let Some(at) = proposed_at {
+            self.delegate.renew(at + self.lease);
+        }
+    }
+
+    /// The index of the first entry of the current term (the leader's empty entry).
+    fn term_start_index(&self) -> u64 {
+        let log = &self.raw.raft.raft_log;
+        let term = self.raw.raft.term;
+        let mut index = log.last_index();
+        while index > 0 && log.term(index - 1).is_ok_and(|t| t == term) {
+            index -= 1;
+        }
+        index
+    }
+
     fn on_role_change(&mut self, role: StateRole, leader_id: u64, ctx: &PollContext<E>) {
         let was_leader = self.role == StateRole::Leader;
         self.role = role;
+        self.lease_probes.clear();
+        if role == StateRole::Leader {
+            self.delegate.on_leader(self.term_start_index());
+        } else {
+            self.delegate.on_not_leader();
+        }
         self.leader_store = self
             .region
             .peers

@@ -19,6 +19,8 @@ pub struct PendingRead {
     pub request: Request,
     /// When to give up.
     pub deadline: Instant,
+    /// When the read was asked of the core: a confirmation proves leadership at this time.
+    pub asked_at: Instant,
     /// Where the answer goes.
     pub callback: Callback,
     /// The confirmed read index, once the leader heard a quorum for it.
@@ -44,12 +46,12 @@ impl PendingReads {
         self.reads.push_back(read);
     }
 
-    /// Records the confirmation of read `id` at `index`; unknown ids (answered or timed out
-    /// already) are ignored.
-    pub fn confirm(&mut self, id: u64, index: u64) {
-        if let Some(read) = self.reads.iter_mut().find(|r| r.id == id) {
-            read.read_index = Some(index);
-        }
+    /// Records the confirmation of read `id` at `index`; returns when the read was asked, or
+    /// `None` for an unknown id (answered or timed out already).
+    pub fn confirm(&mut self, id: u64, index: u64) -> Option<Instant> {
+        let read = self.reads.iter_mut().find(|r| r.id == id)?;
+        read.read_index = Some(index);
+        Some(read.asked_at)
     }
 
     /// Takes the reads whose confirmed index is at or below `applied`: they can be served now.
@@ -163,6 +165,7 @@ mod tests {
             id,
             request: Request::Get(Bytes::from_static(b"k")),
             deadline,
+            asked_at: deadline,
             callback: Callback::new().0,
             read_index: None,
         });
@@ -176,7 +179,7 @@ mod tests {
         let a = read(&mut reads, later);
         let b = read(&mut reads, later);
         assert_ne!(a, b, "ids never repeat");
-        reads.confirm(b, 10);
+        assert!(reads.confirm(b, 10).is_some());
         assert!(reads.take_ready(9).is_empty());
         let ready = reads.take_ready(10);
         assert_eq!(ready.iter().map(|r| r.id).collect::<Vec<_>>(), vec![b]);
