@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use engine::{Region, RegionEpoch};
+use engine::{Peer, PeerRole, Region, RegionEpoch};
 use futures_timer::Delay;
 use parking_lot::{Mutex, RwLock};
 
@@ -190,6 +190,81 @@ impl Client {
         })
         .await
         .map(|_| ())
+    }
+
+    /// Moves region `region_id`'s replica from `from_store` to `to` (a new peer on another
+    /// store), keeping the replica count: add `to` as a learner, wait until it holds the region
+    /// (a snapshot caught it up), then in one joint step promote it and demote the old voter,
+    /// and finally remove the old peer.
+    pub async fn move_replica(&self, region_id: u64, from_store: u64, to: Peer) -> Result<()> {
+        let find = || {
+            self.regions()
+                .into_iter()
+                .find(|i| i.region.id == region_id)
+                .ok_or(Error::RegionNotFound {
+                    region_id,
+                    store_id: 0,
+                })
+        };
+        let old = find()?
+            .region
+            .peers
+            .into_iter()
+            .find(|p| p.store_id == from_store)
+            .ok_or_else(|| Error::InvalidRequest(format!("no peer on store {from_store}")))?;
+        let learner = Peer {
+            role: PeerRole::Learner as i32,
+            ..to.clone()
+        };
+        self.change_peers(region_id, vec![PeerChange::add_learner(learner)])
+            .await?;
+        self.wait_for("the new replica to hold the region", || {
+            self.inner
+                .stores
+                .read()
+                .get(&to.store_id)
+                .and_then(|s| s.regions().into_iter().find(|i| i.region.id == region_id))
+                .is_some()
+        })
+        .await?;
+        self.change_peers(
+            region_id,
+            vec![
+                PeerChange::add_voter(to.clone()),
+                PeerChange::add_learner(old.clone()),
+            ],
+        )
+        .await?;
+        self.wait_for("the joint configuration to be left", || {
+            find().is_ok_and(|info| {
+                info.region
+                    .peers
+                    .iter()
+                    .all(|p| !matches!(p.role(), PeerRole::IncomingVoter | PeerRole::DemotingVoter))
+            })
+        })
+        .await?;
+        self.change_peers(region_id, vec![PeerChange::remove(old)])
+            .await
+    }
+
+    async fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) -> Result<()> {
+        let deadline = Instant::now() + self.inner.cfg.timeout;
+        let mut backoff = self.inner.cfg.backoff;
+        while !done() {
+            if Instant::now() > deadline {
+                tracing::warn!(what, "gave up waiting");
+                return Err(Error::Timeout);
+            }
+            Delay::new(backoff).await;
+            backoff = (backoff * 2).min(self.inner.cfg.max_backoff);
+        }
+        Ok(())
+    }
+
+    /// [`Client::move_replica`], blocking.
+    pub fn move_replica_blocking(&self, region_id: u64, from_store: u64, to: Peer) -> Result<()> {
+        futures_executor::block_on(self.move_replica(region_id, from_store, to))
     }
 
     /// [`Client::put`], blocking.

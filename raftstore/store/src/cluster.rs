@@ -109,6 +109,15 @@ impl<E: KvEngine> LocalCluster<E> {
         Ok(node)
     }
 
+    /// Starts a new store with no region on `engine`; returns its id.
+    pub fn add_store(&mut self, engine: E) -> Result<u64> {
+        self.engines.push(engine);
+        let store_id = self.engines.len() as u64;
+        let node = self.open(store_id)?;
+        self.nodes.push(Some(node));
+        Ok(store_id)
+    }
+
     /// A client of the cluster (clones share one region cache).
     pub fn client(&self) -> Client {
         self.client.clone()

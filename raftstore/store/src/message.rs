@@ -42,6 +42,10 @@ pub struct RaftMessage {
     /// The region's end key, for creating the receiving peer.
     #[prost(bytes = "bytes", tag = "7")]
     pub end_key: Bytes,
+    /// The receiving peer was removed from the region as of `epoch`: it must destroy itself.
+    /// Carries no consensus message.
+    #[prost(bool, tag = "8")]
+    pub is_tombstone: bool,
 }
 
 impl RaftMessage {

@@ -23,7 +23,7 @@ use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender};
 use engine::{KvEngine, PeerStorage, WriteBatch};
-use raft::raftpb::{Entry, HardState, Message};
+use raft::raftpb::{Entry, HardState, Message, Snapshot};
 use tracing::{error, trace};
 
 use crate::message::{PeerMsg, RaftMessage};
@@ -38,6 +38,8 @@ pub struct WriteTask<E: KvEngine> {
     pub entries: Vec<Entry>,
     /// The hard state to persist, if it changed.
     pub hard_state: Option<HardState>,
+    /// A snapshot to install before the entries.
+    pub snapshot: Option<Snapshot>,
     /// Responses for the region's own peer, delivered after the write.
     pub local: Vec<Message>,
     /// Acknowledgements for other stores, sent after the write.
@@ -154,6 +156,7 @@ impl<E: KvEngine> Writer<E> {
             if self.failed.load(Ordering::Acquire) {
                 continue;
             }
+            Self::install_snapshots(&mut tasks);
             if let Err(err) = self.write(&tasks) {
                 error!(%err, "store writer: raft log write failed; the store stops acknowledging");
                 self.failed.store(true, Ordering::Release);
@@ -161,6 +164,29 @@ impl<E: KvEngine> Writer<E> {
             }
             self.deliver(tasks);
         }
+    }
+
+    /// Installs the snapshots of `tasks` (each is written and synced by the engine on its own,
+    /// before the batch). A snapshot that fails to install is dropped with its task's
+    /// responses: the core never hears it was persisted, and the leader sends another after its
+    /// snapshot times out.
+    fn install_snapshots(tasks: &mut Vec<WriteTask<E>>) {
+        if tasks.iter().all(|t| t.snapshot.is_none()) {
+            return;
+        }
+        tasks.retain(|task| {
+            let Some(snapshot) = &task.snapshot else {
+                return true;
+            };
+            let hard_state = task.hard_state.unwrap_or_default();
+            match crate::peer::snapshot::apply(&task.storage, snapshot, hard_state) {
+                Ok(()) => true,
+                Err(err) => {
+                    error!(region = task.storage.region_id().0, %err, "snapshot not installed");
+                    false
+                }
+            }
+        });
     }
 
     fn write(&mut self, tasks: &[WriteTask<E>]) -> engine::Result<()> {

@@ -70,6 +70,15 @@ pub(super) fn handle<E: KvEngine>(
                     let deadline = ctx.now + ctx.store.cfg.request_timeout;
                     peer.proposals.push(proposal, deadline);
                 }
+                Err(raft::Error::ConfChangeInvalid { reason })
+                    if reason.contains("unapplied conf change") =>
+                {
+                    // The previous change (or the automatic leave of a joint configuration) is
+                    // not applied on this leader yet: nothing happened, try again shortly.
+                    callback.done(Err(Error::ServerIsBusy {
+                        reason: format!("region {}: {reason}", peer.region.id),
+                    }));
+                }
                 Err(raft::Error::ConfChangeInvalid { reason }) => {
                     callback.done(Err(Error::ConfChangeRefused {
                         region_id: peer.region.id,

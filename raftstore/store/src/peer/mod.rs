@@ -19,8 +19,9 @@ mod admin;
 pub mod lease;
 pub mod pending;
 pub(crate) mod read;
+pub mod snapshot;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,9 @@ pub struct PeerFsm<E: KvEngine> {
     /// Indexes of this term's proposals and when they were proposed: when one commits, a
     /// quorum heard the leader at that time, which renews the lease.
     lease_probes: VecDeque<(u64, Instant)>,
+    /// Peers heard from, by id: a peer created by a message, whose region lists no peers until
+    /// its snapshot arrives, answers the senders through this.
+    peer_cache: HashMap<u64, Peer>,
     stopped: bool,
 }
 
@@ -113,6 +117,58 @@ impl<E: KvEngine> PeerFsm<E> {
             delegate: Arc::new(ReadDelegate::new(region)),
             lease: cfg.lease_duration(),
             lease_probes: VecDeque::new(),
+            peer_cache: HashMap::new(),
+            stopped: false,
+        })
+    }
+
+    /// Creates the peer `peer` of `region_id` on this store, with no data: it exists to receive
+    /// a snapshot from its leader (a membership change added it here).
+    ///
+    /// Its states are written as `Applying` (waiting for a snapshot): recovery skips such a
+    /// region, and the leader's next message creates the peer again.
+    pub fn create(
+        cfg: &StoreConfig,
+        engine: E,
+        region: Region,
+        peer: Peer,
+        budget: Arc<CacheBudget>,
+    ) -> Result<PeerFsm<E>> {
+        let region_id = RegionId(region.id);
+        let mut batch = engine.write_batch();
+        engine::ApplyBatch::put_region_state(
+            &mut batch,
+            region_id,
+            &engine::RegionLocalState::new(engine::PeerState::Applying, region.clone()),
+        );
+        engine::ApplyBatch::put_apply_state(&mut batch, region_id, &engine::ApplyState::default());
+        engine::RaftLogBatch::put_raft_state(
+            &mut batch,
+            region_id,
+            &engine::RaftLocalState::default(),
+        );
+        engine.write(&mut batch, true)?;
+        let storage = PeerStorage::open(engine, region_id, budget)?;
+        let mut raft_cfg = cfg.raft_config(peer.id, 0);
+        raft_cfg.disable_proposal_forwarding = true;
+        let raw = RawNode::new(&raft_cfg, storage.clone()).map_err(|err| {
+            Error::Engine(format!(
+                "region {region_id}: cannot start its raft node: {err}"
+            ))
+        })?;
+        Ok(PeerFsm {
+            peer,
+            region: region.clone(),
+            raw,
+            storage,
+            proposals: PendingProposals::default(),
+            reads: PendingReads::default(),
+            role: StateRole::Follower,
+            leader_store: None,
+            delegate: Arc::new(ReadDelegate::new(region)),
+            lease: cfg.lease_duration(),
+            lease_probes: VecDeque::new(),
+            peer_cache: HashMap::new(),
             stopped: false,
         })
     }
@@ -146,10 +202,14 @@ impl<E: KvEngine> PeerFsm<E> {
     pub fn handle(&mut self, msgs: &mut Vec<PeerMsg>, ctx: &mut PollContext<E>) {
         for msg in msgs.drain(..) {
             match msg {
-                PeerMsg::Raft(msg) => self.on_raft_message(*msg),
+                PeerMsg::Raft(msg) => self.on_raft_message(*msg, ctx),
                 PeerMsg::Persisted(responses) => {
+                    let installed = responses.iter().any(|m| m.snapshot.is_some());
                     for m in responses {
                         self.step_local(m);
+                    }
+                    if installed {
+                        self.on_snapshot_installed(ctx);
                     }
                 }
                 PeerMsg::Applied(result) => self.on_applied(*result, ctx),
@@ -166,6 +226,39 @@ impl<E: KvEngine> PeerFsm<E> {
             }
         }
         self.handle_ready(ctx);
+        if self.storage.snapshot_requested() {
+            self.generate_snapshot(ctx);
+        }
+    }
+
+    /// Builds the snapshot the core asked for; it sends it on its next try.
+    fn generate_snapshot(&mut self, ctx: &PollContext<E>) {
+        match snapshot::build(&ctx.store.engine, self.region.id) {
+            Ok(snap) => {
+                metrics::counter!("flotilla_snapshots_built").increment(1);
+                self.storage.set_generated_snapshot(snap);
+            }
+            Err(err) => warn!(region = self.region.id, %err, "snapshot build failed"),
+        }
+    }
+
+    /// The writer installed a snapshot: the region, its apply state and the apply side follow.
+    fn on_snapshot_installed(&mut self, ctx: &mut PollContext<E>) {
+        let region = self.storage.region();
+        let state = self.storage.apply_state();
+        self.delegate.set_applied(state.applied_index);
+        self.set_region(region.clone(), ctx);
+        let reset = ApplyMsg::Reset { region, state };
+        if self.store_apply_send(ctx, reset).is_err() {
+            warn!(region = self.region.id, "apply side gone; store stopping");
+        }
+    }
+
+    fn store_apply_send(&self, ctx: &PollContext<E>, msg: ApplyMsg) -> std::result::Result<(), ()> {
+        ctx.store
+            .apply_router
+            .force_send(self.region.id, msg)
+            .map_err(|_| ())
     }
 
     fn step_local(&mut self, m: Message) {
@@ -174,13 +267,30 @@ impl<E: KvEngine> PeerFsm<E> {
         }
     }
 
-    fn on_raft_message(&mut self, msg: RaftMessage) {
+    fn on_raft_message(&mut self, msg: RaftMessage, ctx: &mut PollContext<E>) {
         if msg.to_peer.as_ref().is_none_or(|p| p.id != self.peer.id) {
             debug!(
                 region = self.region.id,
                 "message for another peer id dropped"
             );
             return;
+        }
+        let their_conf_ver = msg.epoch.unwrap_or_default().conf_ver;
+        let our_conf_ver = self.region.epoch.unwrap_or_default().conf_ver;
+        if msg.is_tombstone {
+            if their_conf_ver > our_conf_ver {
+                self.destroy(ctx);
+            }
+            return;
+        }
+        if let Some(from) = msg.from_peer {
+            let member = self.region.peers.iter().any(|p| p.id == from.id);
+            if !member && !self.region.peers.is_empty() && their_conf_ver < our_conf_ver {
+                // A peer removed in a configuration it never learned of: tell it.
+                ctx.outbox.push(self.tombstone_for(from));
+                return;
+            }
+            self.peer_cache.entry(from.id).or_insert(from);
         }
         let Some(m) = msg.message else {
             return;
@@ -326,14 +436,71 @@ impl<E: KvEngine> PeerFsm<E> {
         self.serve_reads(ctx);
     }
 
-    fn set_region(&mut self, region: Region, ctx: &PollContext<E>) {
-        if let Some(me) = region.peers.iter().find(|p| p.id == self.peer.id) {
-            self.peer = me.clone();
+    /// The message telling `removed` that it left the region.
+    fn tombstone_for(&self, removed: Peer) -> RaftMessage {
+        RaftMessage {
+            region_id: self.region.id,
+            from_peer: Some(self.peer.clone()),
+            to_peer: Some(removed),
+            epoch: self.region.epoch,
+            is_tombstone: true,
+            ..RaftMessage::default()
         }
+    }
+
+    fn set_region(&mut self, region: Region, ctx: &mut PollContext<E>) {
+        // Peers removed by this change may never hear of it (a leader stops replicating to
+        // them at once): every replica that applies the removal tells them.
+        for old in &self.region.peers {
+            if old.id != self.peer.id && !region.peers.iter().any(|p| p.id == old.id) {
+                let mut msg = self.tombstone_for(old.clone());
+                msg.epoch = region.epoch;
+                ctx.outbox.push(msg);
+            }
+        }
+        let me = region.peers.iter().find(|p| p.id == self.peer.id).cloned();
         self.storage.set_region(region.clone());
         self.delegate.set_region(region.clone());
         self.region = region;
-        ctx.store.meta.update(&self.region, self.leader_store);
+        match me {
+            Some(me) => {
+                self.peer = me;
+                ctx.store.meta.update(&self.region, self.leader_store);
+                ctx.store
+                    .meta
+                    .set_delegate(self.region.id, Arc::clone(&self.delegate));
+            }
+            None if !self.region.peers.is_empty() => self.destroy(ctx),
+            None => {}
+        }
+    }
+
+    /// This peer was removed from its region: leave a tombstone (so late messages cannot
+    /// recreate it), drop its log and data, answer what waits, and stop.
+    fn destroy(&mut self, ctx: &mut PollContext<E>) {
+        let region_id = self.region.id;
+        let engine = &ctx.store.engine;
+        let mut batch = engine.write_batch();
+        engine::ApplyBatch::put_region_state(
+            &mut batch,
+            RegionId(region_id),
+            &engine::RegionLocalState::new(engine::PeerState::Tombstone, self.region.clone()),
+        );
+        engine::RaftLogBatch::clear_raft(&mut batch, RegionId(region_id));
+        engine::ApplyBatch::delete_data_range(
+            &mut batch,
+            &self.region.start_key,
+            &self.region.end_key,
+        );
+        if let Err(err) = engine.write(&mut batch, true) {
+            warn!(region = region_id, %err, "tombstone write failed");
+        }
+        ctx.store.meta.remove(region_id);
+        ctx.store.apply_router.close(region_id);
+        ctx.store.raft_router.close(region_id);
+        self.delegate.on_not_leader();
+        self.stop(ctx.store.cfg.store_id);
+        debug!(region = region_id, "peer destroyed after its removal");
     }
 
     fn serve_reads(&mut self, ctx: &PollContext<E>) {
@@ -439,15 +606,6 @@ impl<E: KvEngine> PeerFsm<E> {
     }
 
     fn submit_append(&mut self, mut m: Message, ctx: &mut PollContext<E>) {
-        if m.snapshot.is_some() {
-            // Snapshot installation between stores lands with the snapshot transfer; until
-            // then a peer needing one stays behind (and says so).
-            warn!(
-                region = self.region.id,
-                "snapshot install is not supported yet; ignored"
-            );
-            return;
-        }
         let hard_state = (m.term > 0).then_some(raft::raftpb::HardState {
             term: m.term,
             vote: m.vote,
@@ -466,6 +624,7 @@ impl<E: KvEngine> PeerFsm<E> {
             storage: self.storage.clone(),
             entries: std::mem::take(&mut m.entries),
             hard_state,
+            snapshot: m.snapshot.take().map(|s| *s),
             local,
             remote,
         });
@@ -489,7 +648,12 @@ impl<E: KvEngine> PeerFsm<E> {
 
     /// Wraps a message for another peer with what its store needs to route it.
     fn wrap(&self, m: Message) -> Option<RaftMessage> {
-        let to = self.region.peers.iter().find(|p| p.id == m.to)?;
+        let to = self
+            .region
+            .peers
+            .iter()
+            .find(|p| p.id == m.to)
+            .or_else(|| self.peer_cache.get(&m.to))?;
         Some(RaftMessage {
             region_id: self.region.id,
             from_peer: Some(self.peer.clone()),
@@ -498,6 +662,7 @@ impl<E: KvEngine> PeerFsm<E> {
             message: Some(m),
             start_key: self.region.start_key.clone(),
             end_key: self.region.end_key.clone(),
+            is_tombstone: false,
         })
     }
 

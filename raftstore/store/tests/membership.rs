@@ -1,0 +1,164 @@
+//! Membership through the API: a learner catching up by snapshot, a replica moved while
+//! clients write, a removed peer leaving a tombstone.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use engine::{KvReader, MemEngine, Peer, PeerRole, PeerState, RegionId};
+use raftstore::StoreConfig;
+use raftstore::cluster::{LocalCluster, bootstrap_peer_id};
+use raftstore::cmd::PeerChange;
+
+fn config() -> StoreConfig {
+    StoreConfig {
+        tick_interval: Duration::from_millis(10),
+        election_ticks: 10,
+        heartbeat_ticks: 2,
+        lease_margin: Duration::from_millis(20),
+        raft_pollers: 1,
+        ..StoreConfig::default()
+    }
+}
+
+fn cluster(regions: u64) -> LocalCluster<MemEngine> {
+    let engines = (0..3).map(|_| MemEngine::new()).collect();
+    let cluster = LocalCluster::start(&config(), engines, regions).expect("the cluster starts");
+    cluster
+        .elect_spread(Duration::from_secs(30))
+        .expect("every region elects a leader");
+    cluster
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_learner_on_a_new_store_catches_up_by_snapshot() {
+    let mut cluster = cluster(1);
+    let client = cluster.client();
+    for i in 0..50u32 {
+        client
+            .put_blocking(i.to_be_bytes().to_vec(), format!("v{i}"))
+            .unwrap();
+    }
+    let store = cluster.add_store(MemEngine::new()).unwrap();
+    let learner = Peer {
+        id: bootstrap_peer_id(1, store),
+        store_id: store,
+        role: PeerRole::Learner as i32,
+    };
+    client
+        .change_peers_blocking(1, vec![PeerChange::add_learner(learner)])
+        .unwrap();
+    let engine = cluster.engine(store).clone();
+    wait_until("the learner's data", Duration::from_secs(10), || {
+        (0..50u32).all(|i| engine.get_data(&i.to_be_bytes()).unwrap().is_some())
+    });
+    // Later writes reach it through the log.
+    client.put_blocking(b"late".to_vec(), "x").unwrap();
+    wait_until(
+        "a write after the snapshot",
+        Duration::from_secs(10),
+        || engine.get_data(b"late").unwrap().is_some(),
+    );
+    let region = cluster.node(store).unwrap().handle().regions();
+    assert_eq!(region.len(), 1);
+    assert!(
+        region[0]
+            .region
+            .peers
+            .iter()
+            .any(|p| p.store_id == store && p.role() == PeerRole::Learner)
+    );
+}
+
+#[test]
+fn a_replica_moves_while_clients_write() {
+    let mut cluster = cluster(1);
+    let client = cluster.client();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (client, stop, acked) = (client.clone(), Arc::clone(&stop), Arc::clone(&acked));
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if client
+                    .put_blocking(n.to_be_bytes().to_vec(), Bytes::from("v"))
+                    .is_ok()
+                {
+                    acked.store(n + 1, Ordering::Relaxed);
+                    n += 1;
+                }
+            }
+        })
+    };
+    wait_until("some writes", Duration::from_secs(10), || {
+        acked.load(Ordering::Relaxed) > 20
+    });
+    let store = cluster.add_store(MemEngine::new()).unwrap();
+    let leader = client.region_for_key(b"").unwrap().leader_store.unwrap();
+    let from = (1..=3).find(|&s| s != leader).unwrap();
+    let to = Peer {
+        id: bootstrap_peer_id(1, store),
+        store_id: store,
+        role: PeerRole::Voter as i32,
+    };
+    client.move_replica_blocking(1, from, to).unwrap();
+    let before = acked.load(Ordering::Relaxed);
+    wait_until("writes after the move", Duration::from_secs(10), || {
+        acked.load(Ordering::Relaxed) > before + 20
+    });
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+
+    let region = client
+        .regions()
+        .into_iter()
+        .find(|i| i.region.id == 1)
+        .unwrap()
+        .region;
+    let stores: Vec<u64> = region.peers.iter().map(|p| p.store_id).collect();
+    assert_eq!(region.peers.len(), 3, "{stores:?}");
+    assert!(
+        stores.contains(&store) && !stores.contains(&from),
+        "{stores:?}"
+    );
+    assert!(region.peers.iter().all(|p| p.role() == PeerRole::Voter));
+    // Every acknowledged write is readable, and the new replica holds them all.
+    let acked = acked.load(Ordering::Relaxed);
+    for n in 0..acked {
+        assert!(
+            client
+                .get_blocking(n.to_be_bytes().to_vec())
+                .unwrap()
+                .is_some(),
+            "write {n}"
+        );
+    }
+    let engine = cluster.engine(store).clone();
+    wait_until(
+        "the new replica to hold every write",
+        Duration::from_secs(10),
+        || (0..acked).all(|n| engine.get_data(&n.to_be_bytes()).unwrap().is_some()),
+    );
+    // The old replica left a tombstone and no data.
+    let old = cluster.engine(from).clone();
+    wait_until(
+        "the old replica's tombstone",
+        Duration::from_secs(10),
+        || {
+            old.region_state(RegionId(1))
+                .unwrap()
+                .is_some_and(|s| s.state() == PeerState::Tombstone)
+        },
+    );
+    assert!(old.get_data(&0u64.to_be_bytes()).unwrap().is_none());
+}
