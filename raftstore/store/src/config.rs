@@ -48,6 +48,10 @@ pub struct StoreConfig {
     pub max_uncommitted_bytes: u64,
     /// Whether raft log writes are fsynced (only benchmarks of the layers above turn this off).
     pub sync_log: bool,
+    /// Whether idle regions go quiet (stop ticking and heartbeating) until something happens.
+    pub hibernate_regions: bool,
+    /// Ticks a leader stays idle before its region goes quiet.
+    pub hibernate_ticks: usize,
 }
 
 impl Default for StoreConfig {
@@ -70,6 +74,8 @@ impl Default for StoreConfig {
             max_inflight_msgs: 256,
             max_uncommitted_bytes: 64 << 20,
             sync_log: true,
+            hibernate_regions: true,
+            hibernate_ticks: 10,
         }
     }
 }
@@ -110,6 +116,7 @@ impl StoreConfig {
             ("messages_per_tick", self.messages_per_tick),
             ("mailbox_capacity", self.mailbox_capacity),
             ("max_inflight_msgs", self.max_inflight_msgs),
+            ("hibernate_ticks", self.hibernate_ticks),
         ] {
             if value == 0 {
                 return bad(field, "must be at least 1".into());

@@ -21,7 +21,8 @@
 //! | [`writer`] | store writers: group commit of raft logs |
 //! | [`apply`] | the apply pool: committed entries become data |
 //! | [`poll`] | the raft pollers' round: batched writes and sends |
-//! | [`store_fsm`] | store-wide work |
+//! | [`store_fsm`] | store-wide work: creating peers, store liveness |
+//! | [`ticker`] | the store clock and the set of peers it ticks |
 //! | [`meta`] | [`meta::StoreMeta`]: regions and leaders, readable from any thread |
 //! | [`node`] | [`Node`]: starting and stopping a store |
 //! | [`client`] | [`Client`]: routing, region cache, retries |
@@ -45,6 +46,7 @@ pub mod peer;
 pub mod poll;
 pub mod router;
 pub mod store_fsm;
+pub mod ticker;
 pub mod transport;
 pub mod writer;
 

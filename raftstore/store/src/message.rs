@@ -46,6 +46,21 @@ pub struct RaftMessage {
     /// Carries no consensus message.
     #[prost(bool, tag = "8")]
     pub is_tombstone: bool,
+    /// The leader went quiet at this term and commit index: a follower that is caught up stops
+    /// ticking too. Carries no consensus message.
+    #[prost(bool, tag = "9")]
+    pub quiet: bool,
+    /// With `quiet`: the leader's term.
+    #[prost(uint64, tag = "10")]
+    pub quiet_term: u64,
+    /// With `quiet`: the leader's commit index.
+    #[prost(uint64, tag = "11")]
+    pub quiet_commit: u64,
+    /// A store-to-store liveness heartbeat (region 0, no peers but the stores in `from_peer`
+    /// and `to_peer`): every store sends one to each store it shares a region with, every tick,
+    /// even when every region is quiet.
+    #[prost(bool, tag = "12")]
+    pub store_heartbeat: bool,
 }
 
 impl RaftMessage {
@@ -161,6 +176,8 @@ pub enum PeerMsg {
     Tick,
     /// Campaign now (a bootstrap helper's or test's nudge).
     Campaign,
+    /// Wake from hibernation and tick again (the leader's store went silent).
+    Wake,
 }
 
 /// A write the peer proposed, waiting to be applied.
@@ -221,6 +238,11 @@ pub enum StoreMsg {
     RaftToCreate(Box<RaftMessage>),
     /// The store clock ticked.
     Tick,
+    /// Another store proved it is alive.
+    StoreHeartbeat {
+        /// The store.
+        from_store: u64,
+    },
 }
 
 /// Refuses a request with `err` (helper for paths that must answer before dropping).

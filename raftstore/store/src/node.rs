@@ -12,12 +12,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::thread::JoinHandle;
+use std::time::Instant;
 
 use batch_system::{BatchSystem, Config as BatchConfig};
 use engine::{CacheBudget, KvEngine, PeerState, recover_regions, write_initial_states};
-use parking_lot::Mutex;
 use tracing::info;
 
 use crate::apply::{ApplyControl, ApplyFsm, ApplyPoller};
@@ -34,6 +33,7 @@ use crate::peer::read::{check_keys, execute};
 use crate::poll::{PollContext, RaftPoller, StoreContext};
 use crate::router::{ApplyRouter, RaftRouter};
 use crate::store_fsm::StoreFsm;
+use crate::ticker::{self, TickSet, TickerStop};
 use crate::transport::{MessageSink, Transport};
 use crate::writer::{StoreWriters, WriterStats};
 
@@ -151,6 +151,13 @@ impl<E: KvEngine> Endpoint<E> {
 
 impl<E: KvEngine> MessageSink for Endpoint<E> {
     fn deliver(&self, msg: RaftMessage) {
+        if msg.store_heartbeat {
+            let from_store = msg.from_store();
+            let _ = self
+                .router
+                .force_send_control(StoreMsg::StoreHeartbeat { from_store });
+            return;
+        }
         let region_id = msg.region_id;
         if let Err(err) = self
             .router
@@ -171,7 +178,8 @@ pub struct Node<E: KvEngine> {
     apply_system: BatchSystem<ApplyFsm<E>, ApplyControl>,
     writers: Option<StoreWriters>,
     ticker: Option<JoinHandle<()>>,
-    ticker_stop: Arc<(Mutex<bool>, parking_lot::Condvar)>,
+    ticker_stop: Arc<TickerStop>,
+    ticking: Arc<TickSet>,
     failed: Arc<AtomicBool>,
     writer_stats: Arc<WriterStats>,
 }
@@ -198,8 +206,10 @@ impl<E: KvEngine> Node<E> {
         let budget = CacheBudget::new(cfg.entry_cache_bytes);
         let failed = Arc::new(AtomicBool::new(false));
         let writer_stats = Arc::new(WriterStats::default());
+        let ticking = Arc::new(TickSet::default());
 
-        let recovered = recover_peers(&cfg, &engine, &budget, &meta, &raft_router, &apply_router)?;
+        let routers = (&raft_router, &apply_router);
+        let recovered = recover_peers(&cfg, &engine, &budget, &meta, &ticking, routers)?;
         info!(store = store_id, regions = recovered, "store recovered");
 
         let (writer_handle, writers) = StoreWriters::start(
@@ -211,17 +221,7 @@ impl<E: KvEngine> Node<E> {
             &failed,
             &writer_stats,
         );
-        let (apply_engine, apply_raft, apply_failed) =
-            (engine.clone(), raft_router.clone(), Arc::clone(&failed));
-        apply_system
-            .spawn(move |_| {
-                ApplyPoller::new(
-                    apply_engine.clone(),
-                    apply_raft.clone(),
-                    Arc::clone(&apply_failed),
-                )
-            })
-            .map_err(|err| Error::Engine(err.to_string()))?;
+        spawn_apply_pool(&mut apply_system, &engine, &raft_router, &failed)?;
         let store_ctx = StoreContext {
             cfg: Arc::clone(&cfg),
             engine: engine.clone(),
@@ -231,16 +231,19 @@ impl<E: KvEngine> Node<E> {
             meta: Arc::clone(&meta),
             cache_budget: Arc::clone(&budget),
             writers: writer_handle,
+            ticking: Arc::clone(&ticking),
+            dead_stores: Arc::default(),
         };
         raft_system
             .spawn(move |_| RaftPoller {
                 ctx: PollContext::new(store_ctx.clone()),
             })
             .map_err(|err| Error::Engine(err.to_string()))?;
-        let ticker_stop = Arc::new((Mutex::new(false), parking_lot::Condvar::new()));
-        let ticker = start_ticker(
+        let ticker_stop = Arc::new(TickerStop::default());
+        let ticker = ticker::start(
             cfg.tick_interval,
             raft_router.clone(),
+            Arc::clone(&ticking),
             Arc::clone(&ticker_stop),
         );
         let endpoint = Arc::new(Endpoint {
@@ -259,6 +262,7 @@ impl<E: KvEngine> Node<E> {
             writers: Some(writers),
             ticker: Some(ticker),
             ticker_stop,
+            ticking,
             failed,
             writer_stats,
         })
@@ -287,6 +291,11 @@ impl<E: KvEngine> Node<E> {
     /// The store writers' counters (batches are fsyncs when logs are synced).
     pub fn writer_stats(&self) -> &WriterStats {
         &self.writer_stats
+    }
+
+    /// The regions whose peers here are awake (tick), in id order; the others are quiet.
+    pub fn ticking_regions(&self) -> Vec<u64> {
+        self.ticking.regions()
     }
 
     /// Whether this store's peer of `region_id` holds a read lease now.
@@ -322,11 +331,7 @@ impl<E: KvEngine> Node<E> {
 
     fn shutdown(&mut self) {
         self.endpoint.stopped.store(true, Ordering::Release);
-        {
-            let (stop, wake) = &*self.ticker_stop;
-            *stop.lock() = true;
-            wake.notify_all();
-        }
+        self.ticker_stop.stop();
         if let Some(ticker) = self.ticker.take() {
             let _ = ticker.join();
         }
@@ -365,6 +370,19 @@ pub fn wait(rx: ResponseReceiver) -> crate::Result<crate::message::Response> {
     futures_executor::block_on(rx).unwrap_or(Err(Error::Timeout))
 }
 
+/// Starts the apply pollers.
+fn spawn_apply_pool<E: KvEngine>(
+    system: &mut BatchSystem<ApplyFsm<E>, ApplyControl>,
+    engine: &E,
+    raft_router: &RaftRouter<E>,
+    failed: &Arc<AtomicBool>,
+) -> Result<()> {
+    let (engine, raft_router, failed) = (engine.clone(), raft_router.clone(), Arc::clone(failed));
+    system
+        .spawn(move |_| ApplyPoller::new(engine.clone(), raft_router.clone(), Arc::clone(&failed)))
+        .map_err(|err| Error::Engine(err.to_string()))
+}
+
 /// The batch-system configuration of one of the store's pools.
 fn batch_config(cfg: &StoreConfig, pool_size: usize, name: &str) -> BatchConfig {
     BatchConfig {
@@ -382,8 +400,8 @@ fn recover_peers<E: KvEngine>(
     engine: &E,
     budget: &Arc<CacheBudget>,
     meta: &StoreMeta,
-    raft_router: &RaftRouter<E>,
-    apply_router: &ApplyRouter<E>,
+    ticking: &TickSet,
+    (raft_router, apply_router): (&RaftRouter<E>, &ApplyRouter<E>),
 ) -> Result<usize> {
     let mut recovered = 0usize;
     for region in recover_regions(engine)? {
@@ -395,6 +413,7 @@ fn recover_peers<E: KvEngine>(
         meta.update(peer.region(), None);
         meta.set_delegate(peer.region_id(), Arc::clone(peer.delegate()));
         let id = peer.region_id();
+        ticking.insert(id);
         apply_router
             .register(id, Box::new(apply))
             .map_err(|err| Error::Engine(err.to_string()))?;
@@ -404,32 +423,6 @@ fn recover_peers<E: KvEngine>(
         recovered += 1;
     }
     Ok(recovered)
-}
-
-fn start_ticker<E: KvEngine>(
-    interval: Duration,
-    router: RaftRouter<E>,
-    stop: Arc<(Mutex<bool>, parking_lot::Condvar)>,
-) -> JoinHandle<()> {
-    thread::Builder::new()
-        .name("store-ticker".into())
-        .spawn(move || {
-            let (stopped, wake) = &*stop;
-            let mut next = Instant::now() + interval;
-            loop {
-                let mut guard = stopped.lock();
-                while !*guard && Instant::now() < next {
-                    wake.wait_until(&mut guard, next);
-                }
-                if *guard {
-                    return;
-                }
-                drop(guard);
-                router.broadcast_normal(|| PeerMsg::Tick);
-                next += interval;
-            }
-        })
-        .expect("invariant: the OS can start the store's threads")
 }
 
 /// Writes the initial states of `regions` on a fresh engine: each region starts with its peers

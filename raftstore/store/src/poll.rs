@@ -2,11 +2,13 @@
 //! the write tasks of every peer go to the store writers together, and outgoing messages are
 //! flushed together.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use batch_system::PollHandler;
 use engine::{CacheBudget, KvEngine};
+use parking_lot::RwLock;
 
 use crate::config::StoreConfig;
 use crate::message::{PeerMsg, RaftMessage, StoreMsg};
@@ -14,6 +16,7 @@ use crate::meta::StoreMeta;
 use crate::peer::PeerFsm;
 use crate::router::{ApplyRouter, RaftRouter};
 use crate::store_fsm::StoreFsm;
+use crate::ticker::TickSet;
 use crate::transport::Transport;
 use crate::writer::{WriteTask, WriterHandle};
 
@@ -36,6 +39,10 @@ pub struct StoreContext<E: KvEngine> {
     pub cache_budget: Arc<CacheBudget>,
     /// The store writers.
     pub writers: WriterHandle<E>,
+    /// The peers the clock ticks (quiet peers leave it).
+    pub ticking: Arc<TickSet>,
+    /// Stores silent for an election timeout (kept by the store FSM from store heartbeats).
+    pub dead_stores: Arc<RwLock<HashSet<u64>>>,
 }
 
 /// What a peer reaches during a round, and what it leaves for the end of the round.

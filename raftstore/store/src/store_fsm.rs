@@ -1,11 +1,13 @@
 //! [`StoreFsm`]: store-wide work on the raft pollers (the control FSM of the raft batch system).
 
+use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
+use std::time::Instant;
 
 use std::sync::Arc;
 
 use batch_system::Fsm;
-use engine::{ApplyState, KvEngine, KvReader, PeerState, Region, RegionId};
+use engine::{ApplyState, KvEngine, KvReader, Peer, PeerState, Region, RegionId};
 use raft::raftpb::MessageType;
 use tracing::{debug, info, warn};
 
@@ -17,7 +19,18 @@ use crate::poll::PollContext;
 /// The store's control machine.
 pub struct StoreFsm<E: KvEngine> {
     store_id: u64,
+    liveness: Liveness,
     _engine: PhantomData<E>,
+}
+
+/// What this store knows of the other stores' liveness.
+#[derive(Default)]
+struct Liveness {
+    /// When each store sharing a region with this one was last heard from.
+    last_heard: HashMap<u64, Instant>,
+    /// Stores considered dead (silent for an election timeout).
+    dead: HashSet<u64>,
+    ticks: u64,
 }
 
 impl<E: KvEngine> Fsm for StoreFsm<E> {
@@ -29,6 +42,7 @@ impl<E: KvEngine> StoreFsm<E> {
     pub fn new(store_id: u64) -> StoreFsm<E> {
         StoreFsm {
             store_id,
+            liveness: Liveness::default(),
             _engine: PhantomData,
         }
     }
@@ -38,7 +52,78 @@ impl<E: KvEngine> StoreFsm<E> {
         for msg in msgs.drain(..) {
             match msg {
                 StoreMsg::RaftToCreate(msg) => self.maybe_create_peer(*msg, ctx),
-                StoreMsg::Tick => {}
+                StoreMsg::Tick => self.on_tick(ctx),
+                StoreMsg::StoreHeartbeat { from_store } => {
+                    self.liveness.last_heard.insert(from_store, ctx.now);
+                    if self.liveness.dead.remove(&from_store) {
+                        ctx.store.dead_stores.write().remove(&from_store);
+                        info!(
+                            store = self.store_id,
+                            peer_store = from_store,
+                            "store is back"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a liveness heartbeat to every store sharing a region with this one, and wakes the
+    /// quiet followers whose leader's store fell silent (only those: a dead store never wakes
+    /// regions it does not lead).
+    fn on_tick(&mut self, ctx: &mut PollContext<E>) {
+        let live = &mut self.liveness;
+        live.ticks += 1;
+        if live.ticks % 16 == 1 {
+            let mut stores = HashSet::new();
+            for info in ctx.store.meta.regions() {
+                stores.extend(info.region.peers.iter().map(|p| p.store_id));
+            }
+            stores.remove(&self.store_id);
+            live.last_heard.retain(|s, _| stores.contains(s));
+            for store in stores {
+                live.last_heard.entry(store).or_insert(ctx.now);
+            }
+        }
+        let me = Peer {
+            store_id: self.store_id,
+            ..Peer::default()
+        };
+        let timeout = ctx.store.cfg.election_timeout();
+        let mut newly_dead = Vec::new();
+        for (&store, &heard) in &live.last_heard {
+            ctx.outbox.push(RaftMessage {
+                from_peer: Some(me.clone()),
+                to_peer: Some(Peer {
+                    store_id: store,
+                    ..Peer::default()
+                }),
+                store_heartbeat: true,
+                ..RaftMessage::default()
+            });
+            if ctx.now.saturating_duration_since(heard) > timeout && live.dead.insert(store) {
+                newly_dead.push(store);
+            }
+        }
+        if !newly_dead.is_empty() {
+            ctx.store
+                .dead_stores
+                .write()
+                .extend(newly_dead.iter().copied());
+        }
+        for dead in newly_dead {
+            warn!(
+                store = self.store_id,
+                peer_store = dead,
+                "store silent; waking its regions"
+            );
+            for info in ctx.store.meta.regions() {
+                if info.leader_store == Some(dead) {
+                    let _ = ctx
+                        .store
+                        .raft_router
+                        .force_send(info.region.id, PeerMsg::Wake);
+                }
             }
         }
     }

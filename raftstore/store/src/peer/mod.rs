@@ -16,6 +16,7 @@
 //! another term was lost and is answered `StaleCommand`.
 
 mod admin;
+mod hibernate;
 pub mod lease;
 pub mod pending;
 pub(crate) mod read;
@@ -65,6 +66,8 @@ pub struct PeerFsm<E: KvEngine> {
     /// Peers heard from, by id: a peer created by a message, whose region lists no peers until
     /// its snapshot arrives, answers the senders through this.
     peer_cache: HashMap<u64, Peer>,
+    /// Quiet (hibernating) or awake, and for how long it has been idle.
+    hibernation: hibernate::Hibernation,
     stopped: bool,
 }
 
@@ -118,6 +121,7 @@ impl<E: KvEngine> PeerFsm<E> {
             lease: cfg.lease_duration(),
             lease_probes: VecDeque::new(),
             peer_cache: HashMap::new(),
+            hibernation: hibernate::Hibernation::default(),
             stopped: false,
         })
     }
@@ -169,6 +173,7 @@ impl<E: KvEngine> PeerFsm<E> {
             lease: cfg.lease_duration(),
             lease_probes: VecDeque::new(),
             peer_cache: HashMap::new(),
+            hibernation: hibernate::Hibernation::default(),
             stopped: false,
         })
     }
@@ -201,6 +206,9 @@ impl<E: KvEngine> PeerFsm<E> {
     /// Handles a batch of messages, then whatever the core has ready.
     pub fn handle(&mut self, msgs: &mut Vec<PeerMsg>, ctx: &mut PollContext<E>) {
         for msg in msgs.drain(..) {
+            if self.hibernation.is_quiet() && hibernate::wakes(&msg) {
+                self.wake(ctx);
+            }
             match msg {
                 PeerMsg::Raft(msg) => self.on_raft_message(*msg, ctx),
                 PeerMsg::Persisted(responses) => {
@@ -223,6 +231,7 @@ impl<E: KvEngine> PeerFsm<E> {
                 PeerMsg::Campaign => {
                     let _ = self.raw.campaign();
                 }
+                PeerMsg::Wake => {}
             }
         }
         self.handle_ready(ctx);
@@ -283,6 +292,10 @@ impl<E: KvEngine> PeerFsm<E> {
             }
             return;
         }
+        if msg.quiet {
+            self.on_quiet_notice(&msg, ctx);
+            return;
+        }
         if let Some(from) = msg.from_peer {
             let member = self.region.peers.iter().any(|p| p.id == from.id);
             if !member && !self.region.peers.is_empty() && their_conf_ver < our_conf_ver {
@@ -301,7 +314,11 @@ impl<E: KvEngine> PeerFsm<E> {
     }
 
     fn on_tick(&mut self, ctx: &mut PollContext<E>) {
+        if self.hibernation.is_quiet() {
+            return;
+        }
         self.raw.tick();
+        self.maybe_go_quiet(ctx);
         let now = ctx.now;
         for proposal in self.proposals.take_expired(now) {
             proposal.callback.done(Err(Error::Timeout));
@@ -496,6 +513,7 @@ impl<E: KvEngine> PeerFsm<E> {
             warn!(region = region_id, %err, "tombstone write failed");
         }
         ctx.store.meta.remove(region_id);
+        ctx.store.ticking.remove(region_id);
         ctx.store.apply_router.close(region_id);
         ctx.store.raft_router.close(region_id);
         self.delegate.on_not_leader();
@@ -662,7 +680,7 @@ impl<E: KvEngine> PeerFsm<E> {
             message: Some(m),
             start_key: self.region.start_key.clone(),
             end_key: self.region.end_key.clone(),
-            is_tombstone: false,
+            ..RaftMessage::default()
         })
     }
 
