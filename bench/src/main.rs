@@ -7,6 +7,7 @@
 //!   with in-memory message queues; for comparing Raft libraries on the same footing.
 //! * `engine`: the storage engine alone on a disk: fsync bound, raw RocksDB against our group
 //!   commit, apply throughput, snapshot build and ingest.
+//! * `idle`: three stores, many quiet regions: CPU and memory per replica.
 //! * `store`: N stores in one process on RocksDB (synced raft writes) over the in-process
 //!   transport, many regions, concurrent clients: writes/s, reads/s, latency, fsyncs, CPU.
 
@@ -16,6 +17,7 @@
 )]
 
 mod engine_bench;
+mod idle_bench;
 mod raft_core;
 mod report;
 mod store_bench;
@@ -39,6 +41,8 @@ enum Scenario {
     Engine(engine_bench::Options),
     /// Stores in one process on RocksDB over the in-process transport, with concurrent clients.
     Store(store_bench::Options),
+    /// Three stores, many quiet regions: CPU and memory per replica.
+    Idle(idle_bench::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         }
         Scenario::Engine(opts) => engine_bench::run(&opts)?.print(),
         Scenario::Store(opts) => store_bench::run(&opts)?.print(),
+        Scenario::Idle(opts) => idle_bench::run(&opts)?.print(),
     }
     Ok(())
 }

@@ -19,6 +19,7 @@
 
 use engine::KvEngine;
 use raft::StateRole;
+use raft::raftpb::MessageType;
 use tracing::trace;
 
 use super::PeerFsm;
@@ -38,11 +39,22 @@ impl Hibernation {
     }
 }
 
-/// Whether a message wakes a quiet peer (local storage responses and ticks do not; a quiet
-/// notice does not either).
-pub(super) fn wakes(msg: &PeerMsg) -> bool {
+/// Whether a message wakes a quiet peer. Quiet peers still handle every message; waking only
+/// means ticking again. Local storage responses, ticks and quiet notices do not wake; neither do
+/// answers reaching a quiet leader (the followers' last heartbeat responses arrive after it went
+/// quiet) nor heartbeats reaching a quiet follower (a read-index round of a woken leader needs
+/// answers, not ticking followers; new entries come in `MsgApp`, which wakes).
+pub(super) fn wakes(msg: &PeerMsg, role: StateRole) -> bool {
     match msg {
-        PeerMsg::Raft(m) => !m.quiet,
+        PeerMsg::Raft(m) => {
+            let kind = m.message.as_ref().map(raft::raftpb::Message::kind);
+            let answer = kind.is_some_and(raft::is_response_msg);
+            let heartbeat = kind == Some(MessageType::MsgHeartbeat);
+            let ignored = m.quiet
+                || (role == StateRole::Leader && answer)
+                || (role == StateRole::Follower && heartbeat);
+            !ignored
+        }
         PeerMsg::Request(_) | PeerMsg::Admin { .. } | PeerMsg::Campaign | PeerMsg::Wake => true,
         PeerMsg::Persisted(_) | PeerMsg::Applied(_) | PeerMsg::Tick => false,
     }
@@ -84,8 +96,10 @@ impl<E: KvEngine> PeerFsm<E> {
         }
     }
 
-    /// On a leader's tick: after `hibernate_ticks` idle ticks, go quiet and tell the followers.
-    pub(super) fn maybe_go_quiet(&mut self, ctx: &mut PollContext<E>) {
+    /// On a leader's tick: counts idle ticks. After `hibernate_ticks` of them the leader goes
+    /// quiet at the end of this handling ([`PeerFsm::finish_going_quiet`]), after the tick's
+    /// heartbeats are out, so that followers see the notice last.
+    pub(super) fn count_idle_tick(&mut self, ctx: &PollContext<E>) {
         if !ctx.store.cfg.hibernate_regions || self.role != StateRole::Leader {
             return;
         }
@@ -94,7 +108,16 @@ impl<E: KvEngine> PeerFsm<E> {
             return;
         }
         self.hibernation.idle_ticks += 1;
-        if self.hibernation.idle_ticks < ctx.store.cfg.hibernate_ticks {
+    }
+
+    /// Goes quiet if the idle ticks reached `hibernate_ticks` and the leader is still idle,
+    /// telling the followers.
+    pub(super) fn finish_going_quiet(&mut self, ctx: &mut PollContext<E>) {
+        if self.hibernation.quiet
+            || self.role != StateRole::Leader
+            || self.hibernation.idle_ticks < ctx.store.cfg.hibernate_ticks
+            || !self.is_idle(ctx)
+        {
             return;
         }
         let (term, commit) = (self.raw.raft.term, self.raw.raft.raft_log.committed);
@@ -143,7 +166,17 @@ impl<E: KvEngine> PeerFsm<E> {
     }
 
     /// Ticks again from the next tick on.
+    ///
+    /// A leader counts every follower as recently active: they were quiet on purpose, not
+    /// gone, and without this its next check-quorum would find nobody heard since it went
+    /// quiet and step down, starting needless elections. It needs real answers by the check
+    /// after that, one election timeout later.
     pub(super) fn wake(&mut self, ctx: &PollContext<E>) {
+        if self.role == StateRole::Leader {
+            for (_, pr) in self.raw.raft.prs.progress.iter_mut() {
+                pr.recent_active = true;
+            }
+        }
         self.hibernation.quiet = false;
         self.hibernation.idle_ticks = 0;
         ctx.store.ticking.insert(self.region.id);

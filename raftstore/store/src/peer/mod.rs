@@ -206,7 +206,7 @@ impl<E: KvEngine> PeerFsm<E> {
     /// Handles a batch of messages, then whatever the core has ready.
     pub fn handle(&mut self, msgs: &mut Vec<PeerMsg>, ctx: &mut PollContext<E>) {
         for msg in msgs.drain(..) {
-            if self.hibernation.is_quiet() && hibernate::wakes(&msg) {
+            if self.hibernation.is_quiet() && hibernate::wakes(&msg, self.role) {
                 self.wake(ctx);
             }
             match msg {
@@ -238,6 +238,7 @@ impl<E: KvEngine> PeerFsm<E> {
         if self.storage.snapshot_requested() {
             self.generate_snapshot(ctx);
         }
+        self.finish_going_quiet(ctx);
     }
 
     /// Builds the snapshot the core asked for; it sends it on its next try.
@@ -318,7 +319,7 @@ impl<E: KvEngine> PeerFsm<E> {
             return;
         }
         self.raw.tick();
-        self.maybe_go_quiet(ctx);
+        self.count_idle_tick(ctx);
         let now = ctx.now;
         for proposal in self.proposals.take_expired(now) {
             proposal.callback.done(Err(Error::Timeout));

@@ -1,0 +1,133 @@
+//! The `idle` scenario: many quiet regions, what they cost.
+//!
+//! Three stores in one process on RocksDB (temporary directories), `--regions` regions
+//! pre-split with leaders spread evenly, one write per region to wake them all, then the
+//! cluster is left alone until every region is quiet (or, with `--no-hibernate`, for a fixed
+//! settle time) and measured for `--secs`: CPU per replica per second, and resident memory per
+//! replica (the growth of the process from before the stores started to after they settled).
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use engine::{RocksConfig, RocksEngine};
+use raftstore::StoreConfig;
+use raftstore::cluster::{LocalCluster, split_key};
+
+use crate::report::Report;
+use crate::sys;
+
+/// Flags of the `idle` scenario.
+#[derive(Args, Debug, Clone)]
+pub struct Options {
+    /// Regions (each with three replicas).
+    #[arg(long, default_value_t = 100_000)]
+    pub regions: u64,
+    /// Seconds to measure once the regions are quiet.
+    #[arg(long, default_value_t = 10)]
+    pub secs: u64,
+    /// Keep every region ticking (for comparison).
+    #[arg(long)]
+    pub no_hibernate: bool,
+}
+
+const STORES: usize = 3;
+
+/// Replicas whose peers still tick.
+fn ticking(cluster: &LocalCluster<RocksEngine>) -> usize {
+    (1..=STORES as u64)
+        .filter_map(|s| cluster.node(s))
+        .map(|n| n.ticking_regions().len())
+        .sum()
+}
+
+/// Waits until every region is quiet (at most ten minutes), or three seconds without
+/// hibernation.
+fn settle(cluster: &LocalCluster<RocksEngine>, no_hibernate: bool) {
+    if no_hibernate {
+        std::thread::sleep(Duration::from_secs(3));
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_mins(10);
+    while ticking(cluster) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs the scenario.
+pub fn run(opts: &Options) -> anyhow::Result<Report> {
+    anyhow::ensure!(opts.regions > 0, "--regions must be positive");
+    let root = tempfile::Builder::new()
+        .prefix("flotilla-idle-")
+        .tempdir()?;
+    let rss_before = sys::resident_bytes();
+    let engines = (1..=STORES)
+        .map(|i| {
+            RocksEngine::open(
+                &root.path().join(format!("store-{i}")),
+                &RocksConfig::default(),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let cfg = StoreConfig {
+        hibernate_regions: !opts.no_hibernate,
+        raft_pollers: 1,
+        ..StoreConfig::default()
+    };
+    let started = Instant::now();
+    let cluster = LocalCluster::start(&cfg, engines, opts.regions)?;
+    cluster.elect_spread(Duration::from_mins(10))?;
+    let client = cluster.client();
+    for i in 0..opts.regions {
+        let mut key = split_key(i, opts.regions).to_vec();
+        key.push(0);
+        client.put_blocking(key, "wake")?;
+    }
+    settle(&cluster, opts.no_hibernate);
+    let setup = started.elapsed();
+    let rss_settled = sys::resident_bytes();
+
+    let cpu_before = sys::process_cpu_time();
+    let wall = Instant::now();
+    std::thread::sleep(Duration::from_secs(opts.secs));
+    let elapsed = wall.elapsed().as_secs_f64();
+    let cpu = sys::process_cpu_time()
+        .saturating_sub(cpu_before)
+        .as_secs_f64();
+    let still_ticking = ticking(&cluster);
+
+    let replicas = opts.regions * STORES as u64;
+    let cores = cpu / elapsed;
+    let cpu_us_per_replica_sec = cpu * 1e6 / elapsed / replicas as f64;
+    let bytes_per_replica = rss_settled.saturating_sub(rss_before) / replicas;
+    let mut report = Report::new(format!(
+        "idle: {} regions x {STORES} replicas, hibernation {}",
+        opts.regions,
+        if opts.no_hibernate { "off" } else { "on" }
+    ));
+    report.line(format!(
+        "setup (bootstrap, elections, one write per region, settle) {:.1} s; \
+         {still_ticking} replicas still ticking",
+        setup.as_secs_f64(),
+    ));
+    report.line(format!(
+        "cpu {cores:.4} cores in total ({:.2}% of one core), \
+         {cpu_us_per_replica_sec:.3} cpu us per replica per second",
+        cores * 100.0
+    ));
+    report.line(format!(
+        "resident memory {bytes_per_replica} bytes per replica ({:.0} MB grown)",
+        rss_settled.saturating_sub(rss_before) as f64 / 1e6
+    ));
+    report.pair("regions", opts.regions);
+    report.pair("replicas", replicas);
+    report.pair("hibernate", !opts.no_hibernate);
+    report.pair("ticking_replicas", still_ticking);
+    report.pair("cpu_cores_used", format!("{cores:.5}"));
+    report.pair(
+        "cpu_us_per_replica_sec",
+        format!("{cpu_us_per_replica_sec:.4}"),
+    );
+    report.pair("bytes_per_replica", bytes_per_replica);
+    drop(cluster);
+    Ok(report)
+}
