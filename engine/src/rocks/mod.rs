@@ -234,12 +234,11 @@ impl KvEngine for RocksEngine {
         }
         let mut opts = IngestExternalFileOptions::default();
         opts.set_move_files(false);
+        // Not `SnapshotCorrupt`: the range is already cleared and the region is marked
+        // `Applying`, so the caller must stop, not carry on with the old state.
         self.db
             .ingest_external_file_cf_opts(cf_handle(&self.db, Cf::Default), &opts, files.to_vec())
-            .map_err(|err| match map_error("ingest", &err) {
-                Error::Corruption(reason) | Error::Io(reason) => Error::SnapshotCorrupt { reason },
-                other => other,
-            })
+            .map_err(|err| map_error("ingest", &err))
     }
 }
 
