@@ -20,6 +20,7 @@
 //! | [`peer_storage`] | [`PeerStorage`]: `raft::Storage` for one region |
 //! | [`snapshot`] | region snapshots: build, check, apply |
 //! | [`recovery`] | every region and its states on open |
+//! | [`synthetic`] | the raft-log load of the crash test and the engine benchmark |
 //! | [`mem`], [`mem_file`] | the in-memory engine and its snapshot data file format |
 //! | `rocks` | the RocksDB engine (feature `rocksdb`) |
 //! | [`error`] | the crate's error type |
@@ -36,6 +37,7 @@ pub mod recovery;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
 pub mod snapshot;
+pub mod synthetic;
 pub mod traits;
 pub mod types;
 

@@ -13,8 +13,11 @@
 //! [`MemEngine::crash_clone_keeping`] keeps a prefix of the unsynced batches instead, as a write-
 //! ahead log that reached the disk in part would.
 //!
-//! Fault injection ([`MemEngine::fail_next_write`], [`MemEngine::set_fault`]) makes writes fail
-//! before anything of them is visible, so a failed write never leaves a half-written state.
+//! Fault injection ([`MemEngine::fail_next_write`], [`MemEngine::fail_write_after`],
+//! [`MemEngine::set_fault`]) makes writes fail before anything of them is visible, so a failed
+//! write never leaves a half-written state. [`MemEngine::fail_write_after`] reaches a write in the
+//! middle of a sequence (the third write of a snapshot apply, say) without a hook in the code
+//! under test.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -55,8 +58,8 @@ struct MemInner {
     durable: [Map; 3],
     /// Batches written without sync since the last synced write, in order.
     unsynced: Vec<Vec<Op>>,
-    /// Fails the next write (synced or not).
-    next_write_fault: Option<Fault>,
+    /// Fails a write or sync once the given number of further writes and syncs went through.
+    next_write_fault: Option<(usize, Fault)>,
     /// Fails the next synced write or sync.
     next_sync_fault: Option<Fault>,
     /// Fails every write until cleared.
@@ -140,9 +143,15 @@ impl MemEngine {
         self.inner.lock().unsynced.len()
     }
 
-    /// Makes the next write fail with `fault`.
+    /// Makes the next write (or [`KvEngine::sync_wal`]) fail with `fault`.
     pub fn fail_next_write(&self, fault: Fault) {
-        self.inner.lock().next_write_fault = Some(fault);
+        self.fail_write_after(0, fault);
+    }
+
+    /// Lets `calls` further writes and syncs through, then makes the next one fail with `fault`
+    /// (`0`: the next one, as [`MemEngine::fail_next_write`]).
+    pub fn fail_write_after(&self, calls: usize, fault: Fault) {
+        self.inner.lock().next_write_fault = Some((calls, fault));
     }
 
     /// Makes the next synced write (or [`KvEngine::sync_wal`]) fail with `fault`.
@@ -163,7 +172,7 @@ impl MemEngine {
 
 impl MemInner {
     fn check_faults(&mut self, sync: bool) -> Result<()> {
-        let fault = self.sticky_fault.or_else(|| self.next_write_fault.take());
+        let fault = self.sticky_fault.or_else(|| self.take_write_fault());
         let fault = fault.or_else(|| {
             if sync {
                 self.next_sync_fault.take()
@@ -176,6 +185,22 @@ impl MemInner {
             Some(Fault::Io) => Err(Error::Io("injected i/o error".to_owned())),
             Some(Fault::DiskFull) => Err(Error::DiskFull("injected: no space left".to_owned())),
             Some(Fault::ReadOnly) => Err(Error::ReadOnly("injected: read-only disk".to_owned())),
+        }
+    }
+
+    /// Counts one call down on the armed write fault and returns it when it is due.
+    fn take_write_fault(&mut self) -> Option<Fault> {
+        match &mut self.next_write_fault {
+            Some((0, fault)) => {
+                let fault = *fault;
+                self.next_write_fault = None;
+                Some(fault)
+            }
+            Some((calls, _)) => {
+                *calls -= 1;
+                None
+            }
+            None => None,
         }
     }
 

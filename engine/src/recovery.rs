@@ -6,6 +6,9 @@
 //! ```
 //!
 //! Tombstones come back too (their ids must not be reused for new peers), without log checks.
+//! A region in [`PeerState::Applying`] comes back with the states it had before the snapshot
+//! apply was interrupted, checked as usual, or with none if that snapshot was its first; the
+//! store then applies a snapshot again (the recovery rule of [`crate::snapshot`]).
 
 use crate::apply::KvReader;
 use crate::error::{Error, Result};
@@ -21,9 +24,10 @@ pub struct RecoveredRegion {
     pub region_id: RegionId,
     /// Its local state (peer state and region).
     pub local_state: RegionLocalState,
-    /// Its apply state; `None` only for a tombstone.
+    /// Its apply state; `None` only for a tombstone, or for a region in [`PeerState::Applying`]
+    /// whose first snapshot was interrupted.
     pub apply_state: Option<ApplyState>,
-    /// Its raft state; `None` only for a tombstone.
+    /// Its raft state; `None` exactly when `apply_state` is, except for a tombstone.
     pub raft_state: Option<RaftLocalState>,
 }
 
@@ -46,8 +50,9 @@ impl RecoveredRegion {
 
 /// Every region with a local state, in id order, checked.
 ///
-/// Returns [`Error::Corruption`] if a live region lacks its apply or raft state, if its log ends
-/// before its compaction point, or if the first or last entry of its log is missing.
+/// Returns [`Error::Corruption`] if a live region lacks its apply or raft state (both may be
+/// missing only while a first snapshot is `Applying`), if its log ends before its compaction
+/// point, or if the first or last entry of its log is missing.
 pub fn recover_regions<P: Peekable>(engine: &P) -> Result<Vec<RecoveredRegion>> {
     let mut states = Vec::new();
     engine.scan_cf(Cf::Meta, &[], &[0xff; 9], &mut |key, value| {
@@ -78,12 +83,11 @@ fn recover_region<P: Peekable>(
         apply_state,
         raft_state,
     };
-    if recovered.peer_state() == PeerState::Tombstone {
-        return Ok(recovered);
-    }
     let corrupt = |what: String| Error::Corruption(format!("region {region_id}: {what}"));
-    let (Some(apply), Some(raft)) = (apply_state, raft_state) else {
-        return Err(corrupt("apply state or raft state missing".to_owned()));
+    let (apply, raft) = match (recovered.peer_state(), apply_state, raft_state) {
+        (PeerState::Tombstone, ..) | (PeerState::Applying, None, None) => return Ok(recovered),
+        (_, Some(apply), Some(raft)) => (apply, raft),
+        _ => return Err(corrupt("apply state or raft state missing".to_owned())),
     };
     if raft.last_index < apply.truncated_index {
         return Err(corrupt(format!(

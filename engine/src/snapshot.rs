@@ -14,9 +14,19 @@
 //!          ─► one synced batch: log cleared, RegionLocalState{Normal}, ApplyState, RaftLocalState
 //! ```
 //!
-//! A crash between the `Applying` marker and the last batch leaves the region in
-//! [`PeerState::Applying`]; recovery reports it and the store clears the region's data and asks
-//! for a new snapshot.
+//! # Recovery rule
+//!
+//! An error or a crash after the `Applying` marker leaves the region in [`PeerState::Applying`],
+//! and [`crate::recover_regions`] reports it so. Its data is then the old data, none (RocksDB
+//! clears the range before it ingests) or the snapshot's; its log, raft state and apply state are
+//! those from before the apply (none at all for a peer whose first snapshot it was), because the
+//! last batch, which alone changes them, is atomic. Such a region must not serve reads or vote.
+//! The store applies a snapshot to it again: the same directory if it still holds it (ingestion
+//! copies the files, so they stay valid), or a newer one from the leader.
+//!
+//! A retry is safe because every step writes absolute values (the marker, the whole range's
+//! contents, the final states), and the staleness check compares the snapshot with the apply
+//! state that an interrupted apply never changed, so the same snapshot passes it again.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -151,8 +161,16 @@ pub fn load_snapshot_meta(dir: &Path) -> Result<SnapshotMeta> {
 /// Applies the snapshot in `dir` to `region_id` on `engine` (see the module docs), with
 /// `hard_state` as the group's hard state (its commit raised to the snapshot's index).
 ///
-/// Returns [`Error::SnapshotCorrupt`] and leaves the region as it was if the snapshot is
-/// incomplete, altered, for another region or engine, or older than the region's applied state.
+/// # Errors
+///
+/// Before the region is touched: [`Error::SnapshotCorrupt`] if the snapshot is incomplete,
+/// altered, for another region or engine, or older than the region's applied state, and the
+/// error of the write of the `Applying` marker; the region is then as it was.
+///
+/// After the marker: the error of the ingestion or of the last batch, never
+/// [`Error::SnapshotCorrupt`] (a data file that passed its checksum but does not ingest is
+/// [`Error::Corruption`]). The region is then [`PeerState::Applying`] until an apply succeeds
+/// (the module's recovery rule).
 pub fn apply_region_snapshot<E: KvEngine>(
     engine: &E,
     region_id: RegionId,
@@ -160,31 +178,7 @@ pub fn apply_region_snapshot<E: KvEngine>(
     hard_state: HardState,
 ) -> Result<SnapshotMeta> {
     let meta = load_snapshot_meta(dir)?;
-    let refuse = |reason: String| Err(Error::SnapshotCorrupt { reason });
-    let Some(region) = meta.region.clone() else {
-        return refuse("meta names no region".to_owned());
-    };
-    if region.region_id() != region_id {
-        return refuse(format!(
-            "snapshot of region {} sent to {region_id}",
-            region.id
-        ));
-    }
-    if meta.format != E::DATA_FILE_FORMAT {
-        return refuse(format!(
-            "format {} on a {} engine",
-            meta.format,
-            E::DATA_FILE_FORMAT
-        ));
-    }
-    if let Some(current) = engine.apply_state(region_id)?
-        && current.applied_index > meta.index
-    {
-        return refuse(format!(
-            "snapshot at {} is older than the applied index {}",
-            meta.index, current.applied_index
-        ));
-    }
+    let region = apply_region_snapshot_check(engine, region_id, &meta)?;
     let mut batch = engine.write_batch();
     batch.put_region_state(
         region_id,
@@ -194,7 +188,15 @@ pub fn apply_region_snapshot<E: KvEngine>(
 
     let (start, end) = keys::data_range(&region.start_key, &region.end_key);
     let paths: Vec<PathBuf> = meta.files.iter().map(|f| dir.join(&f.name)).collect();
-    engine.ingest_data_files(&start, &end, &paths)?;
+    engine
+        .ingest_data_files(&start, &end, &paths)
+        .map_err(|err| match err {
+            // The marker is written: the region is no longer as it was, so this is not a refusal.
+            Error::SnapshotCorrupt { reason } => Error::Corruption(format!(
+                "region {region_id}: snapshot data did not ingest: {reason}"
+            )),
+            other => other,
+        })?;
 
     let (raft_state, apply_state) = states_after_apply(&meta, hard_state);
     batch.clear_raft(region_id);
@@ -226,6 +228,43 @@ pub fn states_after_apply(
         truncated_term: meta.term,
     };
     (raft_state, apply_state)
+}
+
+/// Returns the snapshot's region if `meta` fits `region_id` on `engine`, or the refusal.
+///
+/// The applied index compared with is the one before any apply of a snapshot started: an
+/// interrupted apply leaves it unchanged, so retrying the same snapshot passes this check.
+fn apply_region_snapshot_check<E: KvEngine>(
+    engine: &E,
+    region_id: RegionId,
+    meta: &SnapshotMeta,
+) -> Result<Region> {
+    let refuse = |reason: String| Err(Error::SnapshotCorrupt { reason });
+    let Some(region) = meta.region.clone() else {
+        return refuse("meta names no region".to_owned());
+    };
+    if region.region_id() != region_id {
+        return refuse(format!(
+            "snapshot of region {} sent to {region_id}",
+            region.id
+        ));
+    }
+    if meta.format != E::DATA_FILE_FORMAT {
+        return refuse(format!(
+            "format {} on a {} engine",
+            meta.format,
+            E::DATA_FILE_FORMAT
+        ));
+    }
+    if let Some(current) = engine.apply_state(region_id)?
+        && current.applied_index > meta.index
+    {
+        return refuse(format!(
+            "snapshot at {} is older than the applied index {}",
+            meta.index, current.applied_index
+        ));
+    }
+    Ok(region)
 }
 
 fn write_meta(dir: &Path, meta: &SnapshotMeta) -> Result<()> {

@@ -157,7 +157,9 @@ pub trait KvEngine: Peekable + Clone + Send + Sync + 'static {
     /// Replaces the `default` CF pairs in `[start, end)` by the pairs of `files` (written by
     /// [`KvEngine::write_data_files`] of the same engine kind), durably.
     ///
-    /// The files must hold keys in `[start, end)` only. Returns [`Error::SnapshotCorrupt`],
-    /// without touching the range, if a file does not parse.
+    /// The files must hold keys in `[start, end)` only. The `mem` engine parses every file
+    /// first and returns [`Error::SnapshotCorrupt`] without touching the range if one does not
+    /// parse; RocksDB checks SST files while ingesting, after the range delete, and its error
+    /// then leaves the range cleared (the snapshot layer checksums every file beforehand).
     fn ingest_data_files(&self, start: &[u8], end: &[u8], files: &[PathBuf]) -> Result<()>;
 }

@@ -153,3 +153,17 @@ fn failed_snapshot_ingest_leaves_range_untouched() {
     assert!(has(&dst, b"old") && !has(&dst, b"new"));
     assert!(dst.region_state(RegionId(1)).unwrap().is_none());
 }
+
+#[test]
+fn fail_write_after_lets_the_given_calls_through() {
+    // Goal: the armed fault skips exactly the given number of writes and syncs, fires once, and
+    // leaves the engine working.
+    let engine = MemEngine::new();
+    engine.fail_write_after(2, Fault::Io);
+    put(&engine, b"a", false).unwrap();
+    engine.sync_wal().unwrap();
+    assert!(matches!(put(&engine, b"bb", true), Err(Error::Io(_))));
+    assert!(!has(&engine, b"bb"));
+    put(&engine, b"ccc", true).unwrap();
+    assert!(has(&engine.crash_clone(), b"ccc"));
+}

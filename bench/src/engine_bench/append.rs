@@ -6,16 +6,12 @@
 //! `Entry`, writes the region's `RaftLocalState` too and feeds the entry cache.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use engine::{
-    ApplyBatch, ApplyState, CacheBudget, KvEngine, PeerStorage, Region, RegionId, RocksConfig,
-    RocksEngine, write_initial_states,
-};
+use engine::synthetic::{append_next_entries, open_empty_regions};
+use engine::{ApplyBatch, ApplyState, CacheBudget, KvEngine, RegionId, RocksConfig, RocksEngine};
 use hdrhistogram::Histogram;
-use raft::raftpb::Entry;
 
 use super::Options;
 
@@ -95,20 +91,24 @@ pub fn raw(dir: &Path, n: usize, opts: &Options, secs: Duration) -> anyhow::Resu
 /// Our engine: `PeerStorage::append` for N regions, one synced write.
 pub fn ours(dir: &Path, n: usize, opts: &Options, secs: Duration) -> anyhow::Result<AppendResult> {
     let engine = RocksEngine::open(dir, &RocksConfig::default())?;
-    let storages = open_regions(&engine, opts.regions)?;
+    let storages = open_empty_regions(&engine, opts.regions, &CacheBudget::new(256 << 20))?;
     let payload = Bytes::from(vec![0x61u8; opts.entry_size]);
     let mut wb = engine.write_batch();
     let mut next = 0usize;
     measure(n, opts.entry_size, secs, |_| {
-        for _ in 0..n {
+        let chosen = (0..n).map(|_| {
             let storage = &storages[next % storages.len()];
             next += 1;
-            let state = storage.raft_state();
-            let entry = Entry::new(state.last_index + 1, 6, payload.clone());
-            storage.append(std::slice::from_ref(&entry), None, &mut wb);
+            storage
+        });
+        append_next_entries(
+            chosen,
+            6,
+            |_, _| payload.clone(),
             // Replication has read the entry by now; keep the cache from growing forever.
-            storage.evict_cache_to(entry.index.saturating_sub(64));
-        }
+            |storage, index| storage.evict_cache_to(index.saturating_sub(64)),
+            &mut wb,
+        );
         engine.write(&mut wb, true)?;
         Ok(())
     })
@@ -138,31 +138,4 @@ pub fn apply(dir: &Path, opts: &Options, secs: Duration) -> anyhow::Result<f64> 
         Ok(())
     })?;
     Ok(result.entries_per_sec)
-}
-
-fn open_regions(
-    engine: &RocksEngine,
-    regions: u64,
-) -> anyhow::Result<Vec<PeerStorage<RocksEngine>>> {
-    let mut wb = engine.write_batch();
-    for id in 1..=regions {
-        write_initial_states(
-            &mut wb,
-            &Region {
-                id,
-                ..Region::default()
-            },
-        );
-    }
-    engine.write(&mut wb, true)?;
-    let budget = CacheBudget::new(256 << 20);
-    (1..=regions)
-        .map(|id| {
-            Ok(PeerStorage::open(
-                engine.clone(),
-                RegionId(id),
-                Arc::clone(&budget),
-            )?)
-        })
-        .collect()
 }

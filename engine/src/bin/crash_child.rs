@@ -11,15 +11,11 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use engine::{
-    ApplyBatch, CacheBudget, KvEngine, PeerStorage, Region, RegionId, RocksConfig, RocksEngine,
-    recover_regions, write_initial_states,
-};
-use raft::raftpb::Entry;
+use engine::synthetic::{append_next_entries, open_empty_regions};
+use engine::{ApplyBatch, CacheBudget, KvEngine, PeerStorage, RegionId, RocksConfig, RocksEngine};
 
 /// The number of regions the child writes to.
 const REGIONS: u64 = 8;
@@ -31,39 +27,27 @@ fn main() -> anyhow::Result<()> {
     };
     let mut rng: u64 = seed.parse::<u64>().context("seed")? | 1;
     let engine = RocksEngine::open(&PathBuf::from(dir), &RocksConfig::small())?;
-    if recover_regions(&engine)?.is_empty() {
-        let mut wb = engine.write_batch();
-        for id in 1..=REGIONS {
-            write_initial_states(
-                &mut wb,
-                &Region {
-                    id,
-                    ..Region::default()
-                },
-            );
-        }
-        engine.write(&mut wb, true)?;
-    }
-    let budget = CacheBudget::new(1 << 20);
-    let storages = (1..=REGIONS)
-        .map(|id| PeerStorage::open(engine.clone(), RegionId(id), Arc::clone(&budget)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let storages = open_empty_regions(&engine, REGIONS, &CacheBudget::new(1 << 20))?;
     let mut stdout = std::io::stdout().lock();
     for batch in 1u64.. {
         let mut wb = engine.write_batch();
         let mut report = format!("synced {batch}");
-        for storage in &storages {
+        let chosen = storages.iter().filter(|_| {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            if !rng.is_multiple_of(3) {
-                continue;
-            }
-            let index = storage.raft_state().last_index + 1;
-            let payload = Bytes::from(format!("batch-{batch}-region-{}", storage.region_id()));
-            storage.append(&[Entry::new(index, 6, payload)], None, &mut wb);
-            write!(report, " {}:{index}", storage.region_id())?;
-        }
+            rng.is_multiple_of(3)
+        });
+        append_next_entries(
+            chosen,
+            6,
+            |region, _| Bytes::from(format!("batch-{batch}-region-{region}")),
+            |storage, index| {
+                write!(report, " {}:{index}", storage.region_id())
+                    .expect("invariant: writing to a String cannot fail");
+            },
+            &mut wb,
+        );
         engine.write(&mut wb, true)?;
         writeln!(stdout, "{report}")?;
         apply_all(&engine, &storages)?;

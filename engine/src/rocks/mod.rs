@@ -8,14 +8,18 @@
 //! ```
 //!
 //! Region snapshots are SST files written with `SstFileWriter` from a RocksDB snapshot and added
-//! with `ingest_external_file` after a range delete (see [`crate::snapshot`]).
+//! with `ingest_external_file` after a range delete (see [`crate::snapshot`]). A region larger
+//! than two SST files is cut into a few parts by key, written in parallel on rayon's pool
+//! (`split.rs`).
 
 mod batch;
 mod config;
+mod split;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use rocksdb::{
     Cache, ColumnFamilyDescriptor, DB, DBCompressionType, DBRawIteratorWithThreadMode, ErrorKind,
     IngestExternalFileOptions, Options, ReadOptions, SstFileWriter, WriteOptions,
@@ -94,6 +98,48 @@ impl RocksEngine {
     /// The underlying database, for benchmarks and tools.
     pub fn raw(&self) -> &DB {
         &self.db
+    }
+
+    /// Keys cutting `default`'s `[start, end)` into parts of at least `snapshot_sst_bytes_max`,
+    /// at most one per rayon thread, by the live SST files (`split.rs`); empty: one part.
+    fn data_split_keys(&self, start: &[u8], end: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let files = self
+            .db
+            .live_files()
+            .map_err(|err| map_error("live files", &err))?
+            .into_iter()
+            .filter(|file| file.column_family_name == Cf::Default.name())
+            .filter_map(|file| {
+                let (first, last) = (file.start_key?, file.end_key?);
+                let overlaps = first.as_slice() < end && last.as_slice() >= start;
+                overlaps.then_some((first, file.size as u64))
+            })
+            .collect();
+        Ok(split::split_keys(
+            files,
+            start,
+            end,
+            rayon::current_num_threads(),
+            self.shared.snapshot_sst_bytes_max,
+        ))
+    }
+
+    /// Writes the pairs of `[start, end)` of `snapshot` into SST files cut at
+    /// `snapshot_sst_bytes_max`, named `{name_prefix}default-NNNN.sst`, in key order.
+    fn write_data_files_part(
+        &self,
+        snapshot: &RocksSnapshot<'_>,
+        start: &[u8],
+        end: &[u8],
+        dir: &Path,
+        name_prefix: &str,
+    ) -> Result<Vec<PathBuf>> {
+        let mut files = SstFiles::new(&self.shared, dir, name_prefix);
+        snapshot.scan_cf(Cf::Default, start, end, &mut |key, value| {
+            files.put(key, value)?;
+            Ok(true)
+        })?;
+        files.finish()
     }
 }
 
@@ -217,12 +263,24 @@ impl KvEngine for RocksEngine {
         dir: &Path,
         name_prefix: &str,
     ) -> Result<Vec<PathBuf>> {
-        let mut files = SstFiles::new(&self.shared, dir, name_prefix);
-        snapshot.scan_cf(Cf::Default, start, end, &mut |key, value| {
-            files.put(key, value)?;
-            Ok(true)
-        })?;
-        files.finish()
+        let cuts = self.data_split_keys(start, end)?;
+        if cuts.is_empty() {
+            return self.write_data_files_part(snapshot, start, end, dir, name_prefix);
+        }
+        let bounds: Vec<&[u8]> = std::iter::once(start)
+            .chain(cuts.iter().map(Vec::as_slice))
+            .chain(std::iter::once(end))
+            .collect();
+        // Part names sort in key order: `{prefix}00-default-0000.sst`, `{prefix}01-...`.
+        let parts: Vec<Vec<PathBuf>> = bounds
+            .par_windows(2)
+            .enumerate()
+            .map(|(i, part)| {
+                let prefix = format!("{name_prefix}{i:02}-");
+                self.write_data_files_part(snapshot, part[0], part[1], dir, &prefix)
+            })
+            .collect::<Result<_>>()?;
+        Ok(parts.concat())
     }
 
     fn ingest_data_files(&self, start: &[u8], end: &[u8], files: &[PathBuf]) -> Result<()> {
@@ -234,12 +292,11 @@ impl KvEngine for RocksEngine {
         }
         let mut opts = IngestExternalFileOptions::default();
         opts.set_move_files(false);
+        // Not `SnapshotCorrupt`: the range is already cleared and the region is marked
+        // `Applying`, so the caller must stop, not carry on with the old state.
         self.db
             .ingest_external_file_cf_opts(cf_handle(&self.db, Cf::Default), &opts, files.to_vec())
-            .map_err(|err| match map_error("ingest", &err) {
-                Error::Corruption(reason) | Error::Io(reason) => Error::SnapshotCorrupt { reason },
-                other => other,
-            })
+            .map_err(|err| map_error("ingest", &err))
     }
 }
 

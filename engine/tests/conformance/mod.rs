@@ -105,6 +105,7 @@ macro_rules! all_conformance_tests {
             snapshots::snapshot_for_another_region_is_refused,
             snapshots::stale_snapshot_is_refused,
             snapshots::snapshot_replaces_old_data_and_log,
+            snapshots::snapshot_apply_interrupted_at_ingest_is_retried,
         );
     };
 }
