@@ -76,6 +76,7 @@ macro_rules! all_conformance_tests {
         $crate::conformance_suite!($factory;
             kv::put_get_delete_in_each_cf,
             kv::scan_is_ordered_bounded_and_stoppable,
+            kv::last_in_range_is_bounded_and_sees_deletes,
             kv::delete_range_removes_only_the_range,
             kv::write_batch_is_atomic_and_left_empty,
             kv::snapshot_is_point_in_time,
