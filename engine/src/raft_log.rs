@@ -138,13 +138,10 @@ pub trait RaftLogBatch: WriteBatch {
             entries.len() as u64,
             "region {region}: appended entries are not contiguous"
         );
-        let mut buf = Vec::with_capacity(entries.first().map_or(0, |e| e.data.len() + 24));
         for (i, entry) in entries.iter().enumerate() {
             debug_assert_eq!(entry.index, first.index + i as u64);
-            buf.clear();
-            prost::Message::encode(entry, &mut buf)
-                .expect("invariant: encoding into a Vec cannot run out of space");
-            self.put(Cf::Raft, &keys::raft_log_key(region, entry.index), &buf);
+            // `put_msg` encodes into the batch's reused buffer where it has one (RocksDB).
+            self.put_msg(Cf::Raft, &keys::raft_log_key(region, entry.index), entry);
         }
         self.delete_log_entries(region, last.index + 1, prev_last_index + 1);
     }
