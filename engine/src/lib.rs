@@ -51,7 +51,7 @@ pub use recovery::{RecoveredRegion, recover_regions};
 #[cfg(feature = "rocksdb")]
 pub use rocks::{RocksConfig, RocksEngine};
 pub use snapshot::{SnapshotFileMeta, SnapshotMeta, apply_region_snapshot, build_region_snapshot};
-pub use traits::{Cf, KvEngine, Peekable, WriteBatch};
+pub use traits::{Cf, KvEngine, KvPair, Peekable, WriteBatch};
 pub use types::{
     ApplyState, Peer, PeerRole, PeerState, RaftLocalState, Region, RegionEpoch, RegionId,
     RegionLocalState,

@@ -28,7 +28,7 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::mem_file;
-use crate::traits::{Cf, KvEngine, Peekable, ScanVisitor, WriteBatch};
+use crate::traits::{Cf, KvEngine, KvPair, Peekable, ScanVisitor, WriteBatch};
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -224,6 +224,14 @@ impl Peekable for MemEngine {
         let map = Arc::clone(&self.inner.lock().current[cf.idx()]);
         scan_map(&map, start, end, visit)
     }
+
+    fn last_in_range_cf(&self, cf: Cf, start: &[u8], end: &[u8]) -> Result<Option<KvPair>> {
+        Ok(last_in_map(
+            &self.inner.lock().current[cf.idx()],
+            start,
+            end,
+        ))
+    }
 }
 
 impl Peekable for MemSnapshot {
@@ -233,6 +241,10 @@ impl Peekable for MemSnapshot {
 
     fn scan_cf(&self, cf: Cf, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>) -> Result<()> {
         scan_map(&self.cfs[cf.idx()], start, end, visit)
+    }
+
+    fn last_in_range_cf(&self, cf: Cf, start: &[u8], end: &[u8]) -> Result<Option<KvPair>> {
+        Ok(last_in_map(&self.cfs[cf.idx()], start, end))
     }
 }
 
@@ -360,6 +372,18 @@ fn scan_map(map: &Map, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>) ->
         }
     }
     Ok(())
+}
+
+fn last_in_map(map: &Map, start: &[u8], end: &[u8]) -> Option<KvPair> {
+    if start >= end {
+        return None;
+    }
+    map.range::<[u8], _>((
+        std::ops::Bound::Included(start),
+        std::ops::Bound::Excluded(end),
+    ))
+    .next_back()
+    .map(|(key, value)| (key.clone(), value.clone()))
 }
 
 fn apply_op_shared(cfs: &mut [Arc<Map>; 3], op: &Op) {

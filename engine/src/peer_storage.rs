@@ -5,9 +5,15 @@
 //!
 //! ```text
 //!            append(entries, hard_state, batch) ──► batch (raft CF) + cache + raft state
+//!                (RaftLocalState into the batch only if the term or vote changed)
 //! RawNode ──► entries(lo, hi) ──► [lo, cache first) from the engine, the rest from the cache
 //!            compact(to, batch) ──► range delete + ApplyState into batch; cache trimmed
 //! ```
+//!
+//! An append writes the entries (and deletes a conflicting suffix) but no raft state unless the
+//! hard state's term or vote changed: the log end and the commit index are rebuilt on open by
+//! [`recovery::recover_raft_state`] (the log's last entry; the commit raised to the applied
+//! index). This halves the keys a group commit writes per region.
 //!
 //! Handles are cheap to clone and share one state: the peer keeps one to write through and hands
 //! one to its `RawNode` to read through. In-memory state moves when a write is *prepared* (as in
@@ -24,6 +30,7 @@ use crate::apply::{ApplyBatch, KvReader};
 use crate::entry_cache::{CacheBudget, EntryCache};
 use crate::error::{Error, Result};
 use crate::raft_log::{RaftLogBatch, RaftLogReader};
+use crate::recovery;
 use crate::snapshot::{self, SnapshotMeta};
 use crate::traits::{KvEngine, WriteBatch};
 use crate::types::{ApplyState, PeerState, RaftLocalState, Region, RegionId, RegionLocalState};
@@ -46,6 +53,10 @@ pub struct PeerStorage<E: KvEngine> {
 struct PeerStorageCore {
     region: Region,
     /// Hard state and log end, as of the last prepared write.
+    ///
+    /// Invariant: the term and vote are those of the last raft state written to the engine (or
+    /// prepared into a batch); the log end and commit index may be ahead of it, and recovery
+    /// rebuilds them.
     raft_state: RaftLocalState,
     /// Applied index and compaction point, as the apply side last reported them.
     ///
@@ -91,22 +102,18 @@ pub fn write_initial_states<W: WriteBatch>(batch: &mut W, region: &Region) {
 
 impl<E: KvEngine> PeerStorage<E> {
     /// Loads the region's storage from the engine (after [`write_initial_states`] or at
-    /// recovery), with an entry cache charging `budget`.
+    /// recovery), with an entry cache charging `budget`. The raft state is rebuilt from the log
+    /// by [`recovery::recover_raft_state`].
     ///
     /// Returns [`Error::RegionNotFound`] if a state is missing and [`Error::Corruption`] if the
-    /// states disagree.
+    /// states and the log disagree.
     pub fn open(engine: E, region_id: RegionId, budget: Arc<CacheBudget>) -> Result<Self> {
         let not_found = || Error::RegionNotFound { region_id };
         let local = engine.region_state(region_id)?.ok_or_else(not_found)?;
         let region = local.region.ok_or_else(not_found)?;
         let apply_state = engine.apply_state(region_id)?.ok_or_else(not_found)?;
-        let raft_state = engine.raft_state(region_id)?.ok_or_else(not_found)?;
-        if raft_state.last_index < apply_state.truncated_index {
-            return Err(Error::Corruption(format!(
-                "region {region_id}: last index {} below truncated index {}",
-                raft_state.last_index, apply_state.truncated_index
-            )));
-        }
+        let raft_state = recovery::recover_raft_state(&engine, region_id, &apply_state)?
+            .ok_or_else(not_found)?;
         Ok(PeerStorage {
             engine,
             region_id,
@@ -154,12 +161,14 @@ impl<E: KvEngine> PeerStorage<E> {
     }
 
     /// Prepares the write of appended `entries` and a new `hard_state` into `batch`: the entries
-    /// (deleting a conflicting suffix), then the raft state once. The cache and the in-memory
-    /// state move now.
+    /// (deleting a conflicting suffix), then the raft state if and only if `hard_state` changes
+    /// the term or the vote. A commit-only change is kept in memory; recovery gets it back from
+    /// the applied index. The cache and the in-memory state move now.
     ///
     /// # Panics
     ///
-    /// If `entries` leave a gap after the log or go back to or below the compaction point.
+    /// If `entries` leave a gap after the log or go back to or below the compaction point, or if
+    /// `hard_state` lowers the term.
     pub fn append<W: WriteBatch>(
         &self,
         entries: &[Entry],
@@ -180,10 +189,21 @@ impl<E: KvEngine> PeerStorage<E> {
             core.raft_state.last_index = last.index;
             core.raft_state.last_term = last.term;
         }
-        if let Some(hs) = hard_state {
-            core.raft_state.hard_state = Some(hs);
+        let Some(hs) = hard_state else {
+            return;
+        };
+        let written = core.raft_state.hard_state();
+        assert!(
+            hs.term >= written.term,
+            "region {}: hard state term {} below {}",
+            self.region_id,
+            hs.term,
+            written.term
+        );
+        core.raft_state.hard_state = Some(hs);
+        if (hs.term, hs.vote) != (written.term, written.vote) {
+            batch.put_raft_state(self.region_id, &core.raft_state);
         }
-        batch.put_raft_state(self.region_id, &core.raft_state);
     }
 
     /// Prepares a log compaction up to `compact_to` (inclusive) into `batch`: one range delete

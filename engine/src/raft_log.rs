@@ -7,8 +7,12 @@
 //! ```text
 //! region 7: append [12..=14], prev last 15 ─┐
 //! region 9: append [3..=3],   prev last 2  ─┼─► one WriteBatch ─► write(sync = true)
-//! region 7, 9: RaftLocalState              ─┘
+//! region 9: RaftLocalState (term changed)  ─┘
 //! ```
+//!
+//! The log is its own record of where it ends: its last key is the last index (see
+//! [`RaftLogReader::last_log_entry`]), so an append writes no raft state unless the hard state's
+//! term or vote changed ([`crate::PeerStorage::append`], [`crate::recovery`]).
 //!
 //! Appending over a longer log deletes the conflicting suffix with point deletes (a suffix is
 //! short), and compaction deletes a prefix with one range delete.
@@ -38,6 +42,27 @@ pub trait RaftLogReader: Peekable {
             check_entry_index(region, index, entry)?;
         }
         Ok(entry)
+    }
+
+    /// The region's last log entry (the greatest index), `None` if its log is empty: one
+    /// reverse seek.
+    ///
+    /// Returns [`Error::Corruption`] if the entry does not decode or says another index than its
+    /// key.
+    fn last_log_entry(&self, region: RegionId) -> Result<Option<Entry>> {
+        let (start, end) = keys::raft_log_range(region, 0, u64::MAX);
+        let Some((key, value)) = self.last_in_range_cf(Cf::Raft, &start, &end)? else {
+            return Ok(None);
+        };
+        let (key_region, index) = keys::decode_raft_log_key(&key)
+            .ok_or_else(|| Error::Corruption(format!("region {region}: bad log key {key:02x?}")))?;
+        assert_eq!(
+            key_region, region,
+            "invariant: the log range holds one region's keys"
+        );
+        let entry: Entry = decode_msg(&value, Cf::Raft, &key)?;
+        check_entry_index(region, index, &entry)?;
+        Ok(Some(entry))
     }
 
     /// Appends to `out` the entries with indexes in `[lo, hi)`, at most `max_size` bytes by
@@ -113,13 +138,10 @@ pub trait RaftLogBatch: WriteBatch {
             entries.len() as u64,
             "region {region}: appended entries are not contiguous"
         );
-        let mut buf = Vec::with_capacity(entries.first().map_or(0, |e| e.data.len() + 24));
         for (i, entry) in entries.iter().enumerate() {
             debug_assert_eq!(entry.index, first.index + i as u64);
-            buf.clear();
-            prost::Message::encode(entry, &mut buf)
-                .expect("invariant: encoding into a Vec cannot run out of space");
-            self.put(Cf::Raft, &keys::raft_log_key(region, entry.index), &buf);
+            // `put_msg` encodes into the batch's reused buffer where it has one (RocksDB).
+            self.put_msg(Cf::Raft, &keys::raft_log_key(region, entry.index), entry);
         }
         self.delete_log_entries(region, last.index + 1, prev_last_index + 1);
     }
@@ -139,7 +161,7 @@ pub trait RaftLogBatch: WriteBatch {
         }
     }
 
-    /// Writes the region's raft state (hard state and log end).
+    /// Writes the region's raft state (hard state and log end as of this write).
     fn put_raft_state(&mut self, region: RegionId, state: &RaftLocalState) {
         self.put_msg(Cf::Raft, &keys::raft_state_key(region), state);
     }

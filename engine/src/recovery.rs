@@ -2,8 +2,23 @@
 //!
 //! ```text
 //! scan meta CF ─► RegionLocalState of every region (8-byte keys)
-//!   per region ─► ApplyState, RaftLocalState ─► log bounds checked at both ends
+//!   per region ─► ApplyState, persisted RaftLocalState, last log entry (one reverse seek)
+//!             ─► raft state rebuilt (below) ─► log bounds checked at both ends
 //! ```
+//!
+//! The persisted [`RaftLocalState`] is written only when it carries what the log cannot give
+//! back: initial states, a term or vote change, an applied snapshot. Its log end and commit index
+//! may therefore be stale, and [`recover_raft_state`] rebuilds them (as etcd and TiKV do):
+//!
+//! - `last_index`, `last_term`: the last entry of the region's log. Every append deletes any
+//!   older entry after its new end in the same batch, so the log's last key is its end. An empty
+//!   log (compacted whole, or just after a snapshot) ends at the compaction point
+//!   (`truncated_index`, `truncated_term`).
+//! - `commit`: the maximum of the persisted commit and the applied index. Applied entries are
+//!   committed, and only durable entries are applied, so this never claims an entry the log
+//!   lacks; the core learns any newer commit index from its leader.
+//! - `term`, `vote`: as persisted; every change of either is written in the batch that carries
+//!   it.
 //!
 //! Tombstones come back too (their ids must not be reused for new peers), without log checks.
 //! A region in [`PeerState::Applying`] comes back with the states it had before the snapshot
@@ -27,7 +42,8 @@ pub struct RecoveredRegion {
     /// Its apply state; `None` only for a tombstone, or for a region in [`PeerState::Applying`]
     /// whose first snapshot was interrupted.
     pub apply_state: Option<ApplyState>,
-    /// Its raft state; `None` exactly when `apply_state` is, except for a tombstone.
+    /// Its raft state, rebuilt by [`recover_raft_state`]; `None` exactly when `apply_state` is,
+    /// except for a tombstone.
     pub raft_state: Option<RaftLocalState>,
 }
 
@@ -51,8 +67,8 @@ impl RecoveredRegion {
 /// Every region with a local state, in id order, checked.
 ///
 /// Returns [`Error::Corruption`] if a live region lacks its apply or raft state (both may be
-/// missing only while a first snapshot is `Applying`), if its log ends before its compaction
-/// point, or if the first or last entry of its log is missing.
+/// missing only while a first snapshot is `Applying`), or if its raft state cannot be rebuilt
+/// ([`recover_raft_state`]).
 pub fn recover_regions<P: Peekable>(engine: &P) -> Result<Vec<RecoveredRegion>> {
     let mut states = Vec::new();
     engine.scan_cf(Cf::Meta, &[], &[0xff; 9], &mut |key, value| {
@@ -70,38 +86,82 @@ pub fn recover_regions<P: Peekable>(engine: &P) -> Result<Vec<RecoveredRegion>> 
         .collect()
 }
 
+/// The raft state `region_id` restarts from: the persisted hard state, the log end read from
+/// the log, and the commit index raised to the applied index (see the module docs). `None` if the
+/// region has no persisted raft state.
+///
+/// Returns [`Error::Corruption`] if the log ends before the compaction point, if the entry after
+/// the compaction point is missing from a non-empty log, or if the commit index is past the log
+/// end.
+pub fn recover_raft_state<P: Peekable>(
+    engine: &P,
+    region_id: RegionId,
+    apply: &ApplyState,
+) -> Result<Option<RaftLocalState>> {
+    let Some(persisted) = engine.raft_state(region_id)? else {
+        return Ok(None);
+    };
+    let corrupt = |what: String| Err(Error::Corruption(format!("region {region_id}: {what}")));
+    let (last_index, last_term) = match engine.last_log_entry(region_id)? {
+        Some(last) => (last.index, last.term),
+        None => (apply.truncated_index, apply.truncated_term),
+    };
+    if last_index < apply.truncated_index {
+        return corrupt(format!(
+            "log ends at {last_index} before the compaction point {}",
+            apply.truncated_index
+        ));
+    }
+    let first_index = apply.truncated_index + 1;
+    if last_index >= first_index && engine.log_entry(region_id, first_index)?.is_none() {
+        return corrupt(format!("log entry {first_index} missing"));
+    }
+    let mut hard_state = persisted.hard_state();
+    hard_state.commit = hard_state.commit.max(apply.applied_index);
+    if hard_state.commit > last_index {
+        return corrupt(format!(
+            "commit index {} past the log end {last_index}",
+            hard_state.commit
+        ));
+    }
+    Ok(Some(RaftLocalState {
+        hard_state: Some(hard_state),
+        last_index,
+        last_term,
+    }))
+}
+
 fn recover_region<P: Peekable>(
     engine: &P,
     region_id: RegionId,
     local_state: RegionLocalState,
 ) -> Result<RecoveredRegion> {
     let apply_state = engine.apply_state(region_id)?;
-    let raft_state = engine.raft_state(region_id)?;
-    let recovered = RecoveredRegion {
+    if local_state.state() == PeerState::Tombstone {
+        let raft_state = engine.raft_state(region_id)?;
+        return Ok(RecoveredRegion {
+            region_id,
+            local_state,
+            apply_state,
+            raft_state,
+        });
+    }
+    let raft_state = match &apply_state {
+        Some(apply) => recover_raft_state(engine, region_id, apply)?,
+        None => None,
+    };
+    let first_snapshot_interrupted = local_state.state() == PeerState::Applying
+        && apply_state.is_none()
+        && engine.raft_state(region_id)?.is_none();
+    if !first_snapshot_interrupted && (apply_state.is_none() || raft_state.is_none()) {
+        return Err(Error::Corruption(format!(
+            "region {region_id}: apply state or raft state missing"
+        )));
+    }
+    Ok(RecoveredRegion {
         region_id,
         local_state,
         apply_state,
         raft_state,
-    };
-    let corrupt = |what: String| Error::Corruption(format!("region {region_id}: {what}"));
-    let (apply, raft) = match (recovered.peer_state(), apply_state, raft_state) {
-        (PeerState::Tombstone, ..) | (PeerState::Applying, None, None) => return Ok(recovered),
-        (_, Some(apply), Some(raft)) => (apply, raft),
-        _ => return Err(corrupt("apply state or raft state missing".to_owned())),
-    };
-    if raft.last_index < apply.truncated_index {
-        return Err(corrupt(format!(
-            "log ends at {} before the compaction point {}",
-            raft.last_index, apply.truncated_index
-        )));
-    }
-    if raft.last_index > apply.truncated_index {
-        for index in [apply.truncated_index + 1, raft.last_index] {
-            let entry = engine.log_entry(region_id, index)?;
-            if entry.is_none() {
-                return Err(corrupt(format!("log entry {index} missing")));
-            }
-        }
-    }
-    Ok(recovered)
+    })
 }

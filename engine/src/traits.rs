@@ -4,7 +4,7 @@
 //! ```text
 //!  KvEngine ── write(WriteBatch, sync) ──► durable state (3 column families)
 //!     │  └─ snapshot() ──► point-in-time view (Peekable)
-//!     └─ Peekable: get_cf / scan_cf
+//!     └─ Peekable: get_cf / scan_cf / last_in_range_cf
 //! ```
 //!
 //! The traits here speak raw column families and bytes. The typed layers on top of them, the raft
@@ -50,6 +50,9 @@ impl Cf {
 /// What a scan calls with each key and value; `Ok(false)` stops the scan.
 pub type ScanVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'a;
 
+/// A key and its value, owned.
+pub type KvPair = (Vec<u8>, Vec<u8>);
+
 /// Read access: the engine itself (latest state) or a point-in-time snapshot of it.
 pub trait Peekable {
     /// The value stored under `key` in `cf`.
@@ -58,6 +61,10 @@ pub trait Peekable {
     /// Calls `visit` with every pair of `cf` whose key is in `[start, end)`, in key order, until
     /// `visit` returns `Ok(false)` or an error (which is returned).
     fn scan_cf(&self, cf: Cf, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>) -> Result<()>;
+
+    /// The pair of `cf` with the greatest key in `[start, end)`, `None` if the range is empty:
+    /// one reverse seek, whatever the size of the range.
+    fn last_in_range_cf(&self, cf: Cf, start: &[u8], end: &[u8]) -> Result<Option<KvPair>>;
 
     /// The message stored under `key` in `cf`, decoded.
     ///

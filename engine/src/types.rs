@@ -8,7 +8,8 @@
 //! ```
 //!
 //! The first two change on the apply path (written with the data they describe); the last one
-//! changes on the raft-log path (written with the entries it describes).
+//! changes on the raft-log path, and is written only when its term or vote changes (the log and
+//! the apply state give back the rest on recovery).
 
 use std::fmt;
 
@@ -127,14 +128,19 @@ pub struct ApplyState {
 
 /// A group's raft state (`raft` CF, key `region_id . 0x01`): the hard state and the log's end.
 ///
-/// Invariant: `last_index >= truncated_index` of the region's [`ApplyState`], and every entry in
-/// `(truncated_index, last_index]` is in the log.
+/// Persisted only when the term or vote changes, with a snapshot, and at creation; the log end
+/// and commit index stored with it go stale between writes, and recovery rebuilds them from the
+/// log and the apply state ([`crate::recovery`]). In memory (in [`crate::PeerStorage`] and
+/// [`crate::RecoveredRegion`]) it is always current.
+///
+/// Invariant (of the current state): `last_index >= truncated_index` of the region's
+/// [`ApplyState`], every entry in `(truncated_index, last_index]` is in the log, and none after.
 #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
 pub struct RaftLocalState {
-    /// Term, vote and commit as last persisted.
+    /// Term, vote and commit. Persisted term and vote are current; a persisted commit may lag.
     #[prost(message, optional, tag = "1")]
     pub hard_state: Option<HardState>,
-    /// The index of the last entry in the log.
+    /// The index of the last entry in the log (the compaction point if the log is empty).
     #[prost(uint64, tag = "2")]
     pub last_index: u64,
     /// The term of the entry at `last_index`.

@@ -1,5 +1,7 @@
-//! Property test: random appends (with conflicts), compactions, restarts and reads through
-//! `PeerStorage` on the `mem` engine agree with a plain vector model of the log.
+//! Property test: random appends (with conflicts and hard state changes), compactions,
+//! restarts and reads through `PeerStorage` on the `mem` engine agree with a plain vector model
+//! of the log, and recovery rebuilds the log end and hard state the model expects (term and vote
+//! as last changed, commit the maximum of the last written commit and the applied index).
 #![allow(
     clippy::unwrap_used,
     clippy::missing_panics_doc,
@@ -15,15 +17,16 @@ use engine::{
 };
 use proptest::prelude::*;
 use raft::Storage;
-use raft::raftpb::Entry;
+use raft::raftpb::{Entry, HardState};
 
 const R: RegionId = RegionId(1);
 
 #[derive(Clone, Debug)]
 enum Op {
-    /// Append `len` entries starting `back` entries before the end (a conflict if > 0).
-    Append { back: u64, len: u64 },
-    /// Apply and compact a fraction (in percent) of the log.
+    /// Append `len` entries starting `back` entries before the end (a conflict if > 0, never
+    /// below the commit index), with a hard state change.
+    Append { back: u64, len: u64, hard: HardOp },
+    /// Apply and compact a fraction (in percent) of the committed log.
     Compact { percent: u64 },
     /// Evict the cache up to a fraction of the log.
     Evict { percent: u64 },
@@ -37,9 +40,32 @@ enum Op {
     },
 }
 
+/// The hard state passed with an append.
+#[derive(Clone, Copy, Debug)]
+enum HardOp {
+    /// None.
+    Unchanged,
+    /// The commit index moves a fraction (in percent) of the way to the log end.
+    Commit { percent: u64 },
+    /// A new term with a vote (0: none).
+    Term { vote: u64 },
+    /// A vote in the current term.
+    Vote { vote: u64 },
+}
+
+fn hard_op() -> impl Strategy<Value = HardOp> {
+    prop_oneof![
+        3 => Just(HardOp::Unchanged),
+        3 => (0u64..=100).prop_map(|percent| HardOp::Commit { percent }),
+        1 => (0u64..4).prop_map(|vote| HardOp::Term { vote }),
+        1 => (1u64..4).prop_map(|vote| HardOp::Vote { vote }),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0u64..6, 1u64..8).prop_map(|(back, len)| Op::Append { back, len }),
+        4 => (0u64..6, 1u64..8, hard_op())
+            .prop_map(|(back, len, hard)| Op::Append { back, len, hard }),
         1 => (0u64..100).prop_map(|percent| Op::Compact { percent }),
         1 => (0u64..100).prop_map(|percent| Op::Evict { percent }),
         1 => Just(Op::Restart),
@@ -53,12 +79,99 @@ struct Model {
     /// `(index, term)` of every entry after the compaction point.
     log: Vec<(u64, u64)>,
     truncated: (u64, u64),
-    term: u64,
+    /// The term of the next appended entries (bumped by every append, so that a stale entry
+    /// left behind by a conflict shows).
+    entry_term: u64,
+    /// The hard state as the core last handed it over.
+    hard_state: HardState,
+    /// The commit index of the last hard state with a new term or vote: what the engine holds.
+    written_commit: u64,
+    applied: u64,
 }
 
 impl Model {
+    fn new() -> Model {
+        Model {
+            log: Vec::new(),
+            truncated: (INIT_LOG_INDEX, INIT_LOG_TERM),
+            entry_term: INIT_LOG_TERM,
+            hard_state: HardState {
+                term: INIT_LOG_TERM,
+                vote: 0,
+                commit: INIT_LOG_INDEX,
+            },
+            written_commit: INIT_LOG_INDEX,
+            applied: INIT_LOG_INDEX,
+        }
+    }
+
+    /// Appends to the model; returns the entries and hard state to hand to the storage.
+    fn append(&mut self, back: u64, len: u64, hard: HardOp) -> (Vec<Entry>, Option<HardState>) {
+        self.entry_term += 1;
+        // Committed entries never conflict.
+        let first = (self.last().0 + 1)
+            .saturating_sub(back)
+            .max(self.hard_state.commit + 1);
+        let ents: Vec<Entry> = (first..first + len)
+            .map(|i| Entry::new(i, self.entry_term, Bytes::from(vec![i as u8; 50])))
+            .collect();
+        self.log.retain(|&(i, _)| i < first);
+        self.log.extend(ents.iter().map(|e| (e.index, e.term)));
+        let hard_state = self.next_hard_state(hard, first + len - 1);
+        (ents, hard_state)
+    }
+
+    /// Applies and compacts up to a fraction of the committed log; returns the compaction
+    /// point, `None` if nothing is committed past it.
+    fn compact(&mut self, percent: u64) -> Option<u64> {
+        let commit = self.hard_state.commit;
+        let committed = self.log.iter().take_while(|&&(i, _)| i <= commit).count();
+        let to = self.log.get(committed * percent as usize / 100).copied()?;
+        if to.0 > commit {
+            return None;
+        }
+        self.applied = self.applied.max(to.0);
+        self.log.retain(|&(i, _)| i > to.0);
+        self.truncated = to;
+        Some(to.0)
+    }
+
     fn last(&self) -> (u64, u64) {
         self.log.last().copied().unwrap_or(self.truncated)
+    }
+
+    /// The hard state handed over with an append ending at `last_index`, if any.
+    fn next_hard_state(&mut self, hard: HardOp, last_index: u64) -> Option<HardState> {
+        let hs = &mut self.hard_state;
+        let term_or_vote = match hard {
+            HardOp::Unchanged => return None,
+            HardOp::Commit { percent } => {
+                hs.commit += (last_index - hs.commit) * percent / 100;
+                false
+            }
+            HardOp::Term { vote } => {
+                hs.term += 1;
+                hs.vote = vote;
+                true
+            }
+            HardOp::Vote { vote } => {
+                let changed = hs.vote != vote;
+                hs.vote = vote;
+                changed
+            }
+        };
+        if term_or_vote {
+            self.written_commit = hs.commit;
+        }
+        Some(*hs)
+    }
+
+    /// The hard state recovery must rebuild.
+    fn recovered_hard_state(&self) -> HardState {
+        HardState {
+            commit: self.written_commit.max(self.applied),
+            ..self.hard_state
+        }
     }
 }
 
@@ -79,39 +192,21 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     engine.write(&mut wb, true).unwrap();
     let budget = CacheBudget::new(2_000);
     let mut storage = open(&engine, &budget);
-    let mut model = Model {
-        log: Vec::new(),
-        truncated: (INIT_LOG_INDEX, INIT_LOG_TERM),
-        term: INIT_LOG_TERM,
-    };
+    let mut model = Model::new();
     for op in ops {
         match op {
-            Op::Append { back, len } => {
-                model.term += 1;
-                let first = (model.last().0 + 1)
-                    .saturating_sub(back)
-                    .max(model.truncated.0 + 1);
-                let ents: Vec<Entry> = (first..first + len)
-                    .map(|i| Entry::new(i, model.term, Bytes::from(vec![i as u8; 50])))
-                    .collect();
-                model.log.retain(|&(i, _)| i < first);
-                model.log.extend(ents.iter().map(|e| (e.index, e.term)));
-                storage.append(&ents, None, &mut wb);
+            Op::Append { back, len, hard } => {
+                let (ents, hard_state) = model.append(back, len, hard);
+                storage.append(&ents, hard_state, &mut wb);
                 engine.write(&mut wb, true).unwrap();
             }
             Op::Compact { percent } => {
-                let Some(to) = model
-                    .log
-                    .get(model.log.len() * percent as usize / 100)
-                    .copied()
-                else {
+                let Some(to) = model.compact(percent) else {
                     continue;
                 };
-                storage.set_applied_index(to.0.max(storage.apply_state().applied_index));
-                storage.compact(to.0, &mut wb).unwrap();
+                storage.set_applied_index(model.applied);
+                storage.compact(to, &mut wb).unwrap();
                 engine.write(&mut wb, true).unwrap();
-                model.log.retain(|&(i, _)| i > to.0);
-                model.truncated = to;
             }
             Op::Evict { percent } => {
                 if let Some(&(index, _)) = model.log.get(model.log.len() * percent as usize / 100) {
@@ -122,8 +217,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 drop(storage);
                 engine = engine.crash_clone();
                 let regions = recover_regions(&engine).unwrap();
-                prop_assert_eq!(regions[0].last_index(), model.last().0);
+                let recovered = regions[0].raft_state.unwrap();
+                prop_assert_eq!((recovered.last_index, recovered.last_term), model.last());
+                model.hard_state = model.recovered_hard_state();
+                prop_assert_eq!(recovered.hard_state(), model.hard_state);
                 storage = open(&engine, &budget);
+                prop_assert_eq!(storage.raft_state(), recovered);
             }
             Op::Read {
                 from_percent,

@@ -3,7 +3,8 @@
 //! Both sides write one entry per region per batch, N regions per batch, one fsync per batch,
 //! on one thread. Raw puts a 16-byte key and a payload-sized value per region straight into
 //! RocksDB's `raft` column family; ours goes through `PeerStorage::append`, which encodes an
-//! `Entry`, writes the region's `RaftLocalState` too and feeds the entry cache.
+//! `Entry` and feeds the entry cache (no `RaftLocalState`: the hard state does not change here,
+//! and recovery reads the log end from the log).
 
 use std::path::Path;
 use std::time::{Duration, Instant};

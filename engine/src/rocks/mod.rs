@@ -29,7 +29,7 @@ pub use self::batch::RocksWriteBatch;
 use self::batch::cf_handle;
 pub use self::config::RocksConfig;
 use crate::error::{Error, Result};
-use crate::traits::{Cf, KvEngine, Peekable, ScanVisitor};
+use crate::traits::{Cf, KvEngine, KvPair, Peekable, ScanVisitor};
 
 /// A store's RocksDB. Clones share the database.
 #[derive(Clone)]
@@ -178,6 +178,16 @@ impl Peekable for RocksEngine {
             .raw_iterator_cf_opt(cf_handle(&self.db, cf), bounded(start, end));
         drive(iter, start, visit)
     }
+
+    fn last_in_range_cf(&self, cf: Cf, start: &[u8], end: &[u8]) -> Result<Option<KvPair>> {
+        if start >= end {
+            return Ok(None);
+        }
+        let iter = self
+            .db
+            .raw_iterator_cf_opt(cf_handle(&self.db, cf), bounded(start, end));
+        last_pair(iter)
+    }
 }
 
 impl Peekable for RocksSnapshot<'_> {
@@ -195,6 +205,16 @@ impl Peekable for RocksSnapshot<'_> {
             .snapshot
             .raw_iterator_cf_opt(cf_handle(self.db, cf), bounded(start, end));
         drive(iter, start, visit)
+    }
+
+    fn last_in_range_cf(&self, cf: Cf, start: &[u8], end: &[u8]) -> Result<Option<KvPair>> {
+        if start >= end {
+            return Ok(None);
+        }
+        let iter = self
+            .snapshot
+            .raw_iterator_cf_opt(cf_handle(self.db, cf), bounded(start, end));
+        last_pair(iter)
     }
 }
 
@@ -218,6 +238,18 @@ fn drive(
         iter.next();
     }
     iter.status().map_err(|err| map_error("scan", &err))
+}
+
+/// The last pair the bounded iterator sees: `seek_to_last` honours the upper bound (RocksDB
+/// seeks for the last key before it).
+fn last_pair(mut iter: DBRawIteratorWithThreadMode<'_, DB>) -> Result<Option<KvPair>> {
+    iter.seek_to_last();
+    if let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+        return Ok(Some((key.to_vec(), value.to_vec())));
+    }
+    iter.status()
+        .map(|()| None)
+        .map_err(|err| map_error("seek to last", &err))
 }
 
 impl KvEngine for RocksEngine {

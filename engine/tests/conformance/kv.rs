@@ -64,6 +64,47 @@ pub fn scan_is_ordered_bounded_and_stoppable<F: Factory>(f: &F, dir: &Path) {
     assert!(matches!(err, Err(Error::InvalidArgument(_))));
 }
 
+pub fn last_in_range_is_bounded_and_sees_deletes<F: Factory>(f: &F, dir: &Path) {
+    // Goal: the reverse seek returns the greatest key below the exclusive end and at or above
+    // the start, skipping deleted keys and range tombstones, on the engine and on a snapshot.
+    let engine = f.open(dir);
+    let mut wb = engine.write_batch();
+    for i in 0u8..10 {
+        wb.put(Cf::Raft, &[i], &[i + 100]);
+    }
+    wb.put(Cf::Meta, &[20], b"other cf");
+    engine.write(&mut wb, false).unwrap();
+    let on_engine = |start: &[u8], end: &[u8]| {
+        engine
+            .last_in_range_cf(Cf::Raft, start, end)
+            .unwrap()
+            .map(|(k, v)| {
+                assert_eq!(v, vec![k[0] + 100]);
+                k
+            })
+    };
+    assert_eq!(on_engine(&[0], &[255]), Some(vec![9]));
+    assert_eq!(on_engine(&[2], &[5]), Some(vec![4]), "end is exclusive");
+    assert_eq!(on_engine(&[4], &[5]), Some(vec![4]));
+    assert_eq!(on_engine(&[4, 0], &[5]), None, "start is inclusive");
+    assert_eq!(on_engine(&[5], &[5]), None);
+    assert_eq!(on_engine(&[7], &[3]), None);
+    assert_eq!(on_engine(&[10], &[255]), None);
+    let snap = engine.snapshot();
+    wb.delete(Cf::Raft, &[9]);
+    wb.delete_range(Cf::Raft, &[5], &[9]);
+    engine.write(&mut wb, false).unwrap();
+    assert_eq!(on_engine(&[0], &[255]), Some(vec![4]));
+    assert_eq!(on_engine(&[5], &[255]), None);
+    let on_snapshot = |start: &[u8], end: &[u8]| {
+        snap.last_in_range_cf(Cf::Raft, start, end)
+            .unwrap()
+            .map(|(k, _)| k)
+    };
+    assert_eq!(on_snapshot(&[0], &[255]), Some(vec![9]));
+    assert_eq!(on_snapshot(&[5], &[9]), Some(vec![8]));
+}
+
 pub fn delete_range_removes_only_the_range<F: Factory>(f: &F, dir: &Path) {
     let engine = f.open(dir);
     let mut wb = engine.write_batch();
