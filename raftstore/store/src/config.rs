@@ -48,6 +48,9 @@ pub struct StoreConfig {
     pub max_uncommitted_bytes: u64,
     /// Whether raft log writes are fsynced (only benchmarks of the layers above turn this off).
     pub sync_log: bool,
+    /// Mixed into the seed of every peer's election jitter, so that runs with different values
+    /// (the simulator's seeds) see different elections; the default 0 keeps the peer's own seed.
+    pub raft_seed: u64,
 }
 
 impl Default for StoreConfig {
@@ -70,6 +73,7 @@ impl Default for StoreConfig {
             max_inflight_msgs: 256,
             max_uncommitted_bytes: 64 << 20,
             sync_log: true,
+            raft_seed: 0,
         }
     }
 }
@@ -147,7 +151,7 @@ impl StoreConfig {
             max_uncommitted_entries_size: self.max_uncommitted_bytes,
             check_quorum: true,
             pre_vote: true,
-            seed: peer_id ^ self.store_id.rotate_left(32),
+            seed: peer_id ^ self.store_id.rotate_left(32) ^ self.raft_seed,
             ..raft::Config::new(peer_id)
         }
     }

@@ -36,8 +36,8 @@ use crate::cmd::{CmdHeader, RaftCmd};
 use crate::config::StoreConfig;
 use crate::error::{Error, Result};
 use crate::message::{
-    AdminRequest, ApplyMsg, ApplyResult, ApplyTask, Callback, PeerMsg, Proposal, RaftMessage,
-    RegionRequest, Request,
+    AdminRequest, ApplyResult, ApplyTask, Callback, PeerMsg, Proposal, RaftMessage, RegionRequest,
+    Request,
 };
 use crate::poll::PollContext;
 use crate::writer::WriteTask;
@@ -478,13 +478,7 @@ impl<E: KvEngine> PeerFsm<E> {
             proposals: self.proposals.take_up_to(last),
             responses: std::mem::take(&mut m.responses),
         };
-        if let Err(err) = ctx
-            .store
-            .apply_router
-            .force_send(self.region.id, ApplyMsg::Apply(task))
-        {
-            warn!(region = self.region.id, %err, "apply side gone; store stopping");
-        }
+        ctx.apply_tasks.push((self.region.id, task));
     }
 
     /// Wraps a message for another peer with what its store needs to route it.
@@ -519,5 +513,10 @@ impl<E: KvEngine> PeerFsm<E> {
     /// Whether the peer leads its region.
     pub fn is_leader(&self) -> bool {
         self.role == StateRole::Leader
+    }
+
+    /// The peer's current term (for status, and the simulator's one-leader-per-term check).
+    pub fn term(&self) -> u64 {
+        self.raw.raft.term
     }
 }
