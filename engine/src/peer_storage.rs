@@ -89,6 +89,38 @@ pub fn write_initial_states<W: WriteBatch>(batch: &mut W, region: &Region) {
     );
 }
 
+/// Raises the recovered commit index to the applied index when the apply state is ahead.
+///
+/// Applied entries are committed, but the durable commit index can lag them: the apply side
+/// writes without sync, and the next synced raft-log write makes that apply state durable even
+/// when the hard state it carries was prepared before the peer learned the newer commit. The
+/// consensus core refuses to start with `applied > commit`, so recovery moves the commit index
+/// forward; the next hard state written persists it.
+///
+/// Returns [`Error::Corruption`] if the log ends before the applied index: entries are durable
+/// before they are applied, so the log always holds them.
+fn forward_commit_to_applied(
+    region_id: RegionId,
+    raft_state: &mut RaftLocalState,
+    apply_state: &ApplyState,
+) -> Result<()> {
+    let applied = apply_state.applied_index;
+    let Some(hard_state) = raft_state.hard_state.as_mut() else {
+        return Ok(());
+    };
+    if hard_state.commit >= applied {
+        return Ok(());
+    }
+    if raft_state.last_index < applied {
+        return Err(Error::Corruption(format!(
+            "region {region_id}: applied index {applied} past the last index {}",
+            raft_state.last_index
+        )));
+    }
+    hard_state.commit = applied;
+    Ok(())
+}
+
 impl<E: KvEngine> PeerStorage<E> {
     /// Loads the region's storage from the engine (after [`write_initial_states`] or at
     /// recovery), with an entry cache charging `budget`.
@@ -100,13 +132,14 @@ impl<E: KvEngine> PeerStorage<E> {
         let local = engine.region_state(region_id)?.ok_or_else(not_found)?;
         let region = local.region.ok_or_else(not_found)?;
         let apply_state = engine.apply_state(region_id)?.ok_or_else(not_found)?;
-        let raft_state = engine.raft_state(region_id)?.ok_or_else(not_found)?;
+        let mut raft_state = engine.raft_state(region_id)?.ok_or_else(not_found)?;
         if raft_state.last_index < apply_state.truncated_index {
             return Err(Error::Corruption(format!(
                 "region {region_id}: last index {} below truncated index {}",
                 raft_state.last_index, apply_state.truncated_index
             )));
         }
+        forward_commit_to_applied(region_id, &mut raft_state, &apply_state)?;
         Ok(PeerStorage {
             engine,
             region_id,
@@ -360,4 +393,67 @@ impl<E: KvEngine> Storage for PeerStorage<E> {
 
 fn storage_error(err: &Error) -> raft::Error {
     StorageError::Other(err.to_string()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::mem::MemEngine;
+    use crate::traits::KvEngine;
+
+    fn entry(index: u64, term: u64) -> Entry {
+        Entry {
+            index,
+            term,
+            data: Bytes::from_static(b"x"),
+            ..Entry::default()
+        }
+    }
+
+    /// Goal: recovery starts a peer whose durable apply state is ahead of its durable commit.
+    /// Method: the order the store produces: entries synced with an old commit, applied (no
+    /// sync), then a synced write of a hard state prepared before the new commit was learned;
+    /// crash and reopen.
+    #[test]
+    fn recovery_forwards_a_commit_index_behind_the_applied_index() {
+        let engine = MemEngine::new();
+        let region = Region {
+            id: 1,
+            ..Region::default()
+        };
+        let mut batch = engine.write_batch();
+        write_initial_states(&mut batch, &region);
+        engine.write(&mut batch, true).unwrap();
+        let budget = CacheBudget::new(1 << 20);
+        let storage = PeerStorage::open(engine.clone(), RegionId(1), Arc::clone(&budget)).unwrap();
+        let stale = HardState {
+            term: 6,
+            vote: 1,
+            commit: INIT_LOG_INDEX,
+        };
+        let entries = [entry(6, 6), entry(7, 6)];
+        storage.append(&entries, Some(stale), &mut batch);
+        engine.write(&mut batch, true).unwrap();
+        batch.put_apply_state(
+            RegionId(1),
+            &ApplyState {
+                applied_index: 7,
+                ..storage.apply_state()
+            },
+        );
+        engine.write(&mut batch, false).unwrap();
+        storage.append(&[], Some(stale), &mut batch);
+        engine.write(&mut batch, true).unwrap();
+        engine.crash();
+
+        let reopened = PeerStorage::open(engine.clone(), RegionId(1), budget).unwrap();
+        let state = reopened.initial_state().unwrap();
+        assert_eq!(
+            state.hard_state.commit, 7,
+            "commit forwarded to the applied index"
+        );
+        assert_eq!(reopened.apply_state().applied_index, 7);
+    }
 }
