@@ -2,7 +2,8 @@
 //!
 //! - `cargo test -p raftstore --test store_sim` runs `SIM_SEEDS` seeds (default below) starting
 //!   at a seed drawn from the clock, printed first, plus the fixed regression seeds.
-//! - `SIM_SEED=<n>` replays seed `n` alone and prints its whole trace.
+//! - `SIM_SEED=<n>` replays seed `n` alone with its whole trace (shown by a failure, or with
+//!   `-- --nocapture` when it passes).
 //! - `SIM_SEED_START=<n>` starts the many-seed run at `n` instead, to repeat a CI run.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
