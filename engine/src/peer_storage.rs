@@ -381,3 +381,66 @@ impl<E: KvEngine> Storage for PeerStorage<E> {
 fn storage_error(err: &Error) -> raft::Error {
     StorageError::Other(err.to_string()).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::mem::MemEngine;
+    use crate::traits::KvEngine;
+
+    fn entry(index: u64, term: u64) -> Entry {
+        Entry {
+            index,
+            term,
+            data: Bytes::from_static(b"x"),
+            ..Entry::default()
+        }
+    }
+
+    /// Goal: recovery starts a peer whose durable apply state is ahead of its durable commit.
+    /// Method: the order the store produces: entries synced with an old commit, applied (no
+    /// sync), then a synced write of a hard state prepared before the new commit was learned;
+    /// crash and reopen.
+    #[test]
+    fn recovery_forwards_a_commit_index_behind_the_applied_index() {
+        let engine = MemEngine::new();
+        let region = Region {
+            id: 1,
+            ..Region::default()
+        };
+        let mut batch = engine.write_batch();
+        write_initial_states(&mut batch, &region);
+        engine.write(&mut batch, true).unwrap();
+        let budget = CacheBudget::new(1 << 20);
+        let storage = PeerStorage::open(engine.clone(), RegionId(1), Arc::clone(&budget)).unwrap();
+        let stale = HardState {
+            term: 6,
+            vote: 1,
+            commit: INIT_LOG_INDEX,
+        };
+        let entries = [entry(6, 6), entry(7, 6)];
+        storage.append(&entries, Some(stale), &mut batch);
+        engine.write(&mut batch, true).unwrap();
+        batch.put_apply_state(
+            RegionId(1),
+            &ApplyState {
+                applied_index: 7,
+                ..storage.apply_state()
+            },
+        );
+        engine.write(&mut batch, false).unwrap();
+        storage.append(&[], Some(stale), &mut batch);
+        engine.write(&mut batch, true).unwrap();
+        engine.crash();
+
+        let reopened = PeerStorage::open(engine.clone(), RegionId(1), budget).unwrap();
+        let state = reopened.initial_state().unwrap();
+        assert_eq!(
+            state.hard_state.commit, 7,
+            "commit forwarded to the applied index"
+        );
+        assert_eq!(reopened.apply_state().applied_index, 7);
+    }
+}

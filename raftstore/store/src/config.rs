@@ -52,6 +52,9 @@ pub struct StoreConfig {
     pub hibernate_regions: bool,
     /// Ticks a leader stays idle before its region goes quiet.
     pub hibernate_ticks: usize,
+    /// Mixed into the seed of every peer's election jitter, so that runs with different values
+    /// (the simulator's seeds) see different elections; the default 0 keeps the peer's own seed.
+    pub raft_seed: u64,
 }
 
 impl Default for StoreConfig {
@@ -76,6 +79,7 @@ impl Default for StoreConfig {
             sync_log: true,
             hibernate_regions: true,
             hibernate_ticks: 10,
+            raft_seed: 0,
         }
     }
 }
@@ -154,7 +158,7 @@ impl StoreConfig {
             max_uncommitted_entries_size: self.max_uncommitted_bytes,
             check_quorum: true,
             pre_vote: true,
-            seed: peer_id ^ self.store_id.rotate_left(32),
+            seed: peer_id ^ self.store_id.rotate_left(32) ^ self.raft_seed,
             ..raft::Config::new(peer_id)
         }
     }

@@ -29,6 +29,7 @@
 //! | [`transport`] | the [`transport::Transport`] trait and the in-process transport |
 //! | [`cluster`] | [`cluster::LocalCluster`]: stores in one process, for tests and benchmarks |
 //! | [`history`] | client histories and their linearizability checker |
+//! | [`sim`] | the deterministic store simulator: real peers, virtual time, faults, history |
 
 #![deny(missing_docs)]
 
@@ -45,6 +46,7 @@ pub mod node;
 pub mod peer;
 pub mod poll;
 pub mod router;
+pub mod sim;
 pub mod store_fsm;
 pub mod ticker;
 pub mod transport;

@@ -29,7 +29,7 @@ use crate::message::{
 };
 use crate::meta::{RegionInfo, StoreMeta};
 use crate::peer::PeerFsm;
-use crate::peer::read::{check_keys, execute};
+use crate::peer::read::try_local_read;
 use crate::poll::{PollContext, RaftPoller, StoreContext};
 use crate::router::{ApplyRouter, RaftRouter};
 use crate::store_fsm::StoreFsm;
@@ -126,26 +126,7 @@ impl<E: KvEngine> Endpoint<E> {
     /// Serves a read on this thread if the region's leader here holds a valid lease; hands the
     /// request back otherwise.
     fn try_local_read(&self, request: RegionRequest) -> Option<RegionRequest> {
-        if matches!(request.request, Request::Write(_)) {
-            return Some(request);
-        }
-        let Some(delegate) = self.meta.delegate(request.header.region_id) else {
-            return Some(request);
-        };
-        let Some(region) = delegate.region_for_local_read(Instant::now()) else {
-            return Some(request);
-        };
-        let asked = request.header.epoch.unwrap_or_default();
-        if asked.version != region.epoch.unwrap_or_default().version {
-            // The peer answers with the current region.
-            return Some(request);
-        }
-        let snapshot = self.engine.snapshot();
-        let answer = check_keys(&region, &request.request)
-            .and_then(|()| execute(&snapshot, &region, &request.request));
-        metrics::counter!("flotilla_local_reads").increment(1);
-        request.callback.done(answer);
-        None
+        try_local_read(&self.meta, &self.engine, request, Instant::now())
     }
 }
 

@@ -1,6 +1,9 @@
 //! The raft pollers: each round runs a batch of peers, then does the round's batched work once:
-//! the write tasks of every peer go to the store writers together, and outgoing messages are
-//! flushed together.
+//! committed entries go to the apply side, the write tasks of every peer go to the store writers
+//! together, and outgoing messages are flushed together.
+//!
+//! Peers only leave their work in the [`PollContext`]; [`PollContext::flush`] hands it on. The
+//! store simulator drives peers with the same context and takes the work itself instead.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -9,9 +12,10 @@ use std::time::Instant;
 use batch_system::PollHandler;
 use engine::{CacheBudget, KvEngine};
 use parking_lot::RwLock;
+use tracing::warn;
 
 use crate::config::StoreConfig;
-use crate::message::{PeerMsg, RaftMessage, StoreMsg};
+use crate::message::{ApplyMsg, PeerMsg, RaftMessage, StoreMsg};
 use crate::meta::StoreMeta;
 use crate::peer::PeerFsm;
 use crate::router::{ApplyRouter, RaftRouter};
@@ -53,6 +57,9 @@ pub struct PollContext<E: KvEngine> {
     pub write_tasks: Vec<WriteTask<E>>,
     /// Messages to other stores of this round.
     pub outbox: Vec<RaftMessage>,
+    /// Committed entries for the apply side of this round, by region id, in the order the
+    /// peers made them (a region's tasks must be applied in this order).
+    pub apply_tasks: Vec<(u64, ApplyMsg)>,
     /// When the round started.
     pub now: Instant,
 }
@@ -64,12 +71,19 @@ impl<E: KvEngine> PollContext<E> {
             store,
             write_tasks: Vec::new(),
             outbox: Vec::new(),
+            apply_tasks: Vec::new(),
             now: Instant::now(),
         }
     }
 
-    /// Hands the round's writes to the writers and sends the round's messages.
+    /// Hands the round's committed entries to the apply side and its writes to the writers,
+    /// and sends the round's messages.
     pub fn flush(&mut self) {
+        for (region_id, msg) in self.apply_tasks.drain(..) {
+            if let Err(err) = self.store.apply_router.force_send(region_id, msg) {
+                warn!(region = region_id, %err, "apply side gone; store stopping");
+            }
+        }
         if !self.write_tasks.is_empty() {
             metrics::histogram!("flotilla_raft_round_write_tasks")
                 .record(self.write_tasks.len() as f64);

@@ -53,8 +53,20 @@ pub struct WriterHandle<E: KvEngine> {
 }
 
 impl<E: KvEngine> WriterHandle<E> {
+    /// A handle with no writer behind it: submitted tasks are dropped. For drivers that take
+    /// [`crate::poll::PollContext::write_tasks`] themselves and never flush (the simulator).
+    pub fn detached() -> WriterHandle<E> {
+        WriterHandle {
+            queues: Arc::new(Vec::new()),
+        }
+    }
+
     /// Hands `tasks` to the writers, each task to its region's writer.
     pub fn submit(&self, tasks: &mut Vec<WriteTask<E>>) {
+        if self.queues.is_empty() {
+            tasks.clear();
+            return;
+        }
         if self.queues.len() == 1 {
             let _ = self.queues[0].send(std::mem::take(tasks));
             return;
@@ -156,71 +168,108 @@ impl<E: KvEngine> Writer<E> {
             if self.failed.load(Ordering::Acquire) {
                 continue;
             }
-            Self::install_snapshots(&mut tasks);
-            if let Err(err) = self.write(&tasks) {
-                error!(%err, "store writer: raft log write failed; the store stops acknowledging");
-                self.failed.store(true, Ordering::Release);
+            let Err(err) = self.write(tasks).map(|released| self.deliver(released)) else {
                 continue;
-            }
-            self.deliver(tasks);
-        }
-    }
-
-    /// Installs the snapshots of `tasks` (each is written and synced by the engine on its own,
-    /// before the batch). A snapshot that fails to install is dropped with its task's
-    /// responses: the core never hears it was persisted, and the leader sends another after its
-    /// snapshot times out.
-    fn install_snapshots(tasks: &mut Vec<WriteTask<E>>) {
-        if tasks.iter().all(|t| t.snapshot.is_none()) {
-            return;
-        }
-        tasks.retain(|task| {
-            let Some(snapshot) = &task.snapshot else {
-                return true;
             };
-            let hard_state = task.hard_state.unwrap_or_default();
-            match crate::peer::snapshot::apply(&task.storage, snapshot, hard_state) {
-                Ok(()) => true,
-                Err(err) => {
-                    error!(region = task.storage.region_id().0, %err, "snapshot not installed");
-                    false
-                }
-            }
-        });
-    }
-
-    fn write(&mut self, tasks: &[WriteTask<E>]) -> engine::Result<()> {
-        for task in tasks {
-            task.storage
-                .append(&task.entries, task.hard_state, &mut self.batch);
+            error!(%err, "store writer: raft log write failed; the store stops acknowledging");
+            self.failed.store(true, Ordering::Release);
         }
-        trace!(
-            tasks = tasks.len(),
-            ops = self.batch.count(),
-            "store writer: write"
-        );
-        self.engine.write(&mut self.batch, self.sync)?;
-        self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .tasks
-            .fetch_add(tasks.len() as u64, Ordering::Relaxed);
-        metrics::counter!("flotilla_store_writer_batches").increment(1);
-        metrics::histogram!("flotilla_store_writer_batch_tasks").record(tasks.len() as f64);
-        Ok(())
     }
 
-    fn deliver(&self, tasks: Vec<WriteTask<E>>) {
-        for task in tasks {
+    fn write(&mut self, tasks: Vec<WriteTask<E>>) -> engine::Result<Vec<Released>> {
+        let count = tasks.len();
+        let released = write_tasks(&self.engine, &mut self.batch, self.sync, tasks)?;
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats.tasks.fetch_add(count as u64, Ordering::Relaxed);
+        metrics::counter!("flotilla_store_writer_batches").increment(1);
+        metrics::histogram!("flotilla_store_writer_batch_tasks").record(count as f64);
+        Ok(released)
+    }
+
+    fn deliver(&self, released: Vec<Released>) {
+        for task in released {
             for msg in task.remote {
                 let _ = self.transport.send(msg);
             }
             if !task.local.is_empty() {
-                let region_id = task.storage.region_id().0;
                 let _ = self
                     .router
-                    .force_send(region_id, PeerMsg::Persisted(task.local));
+                    .force_send(task.region_id, PeerMsg::Persisted(task.local));
             }
         }
         self.transport.flush();
     }
+}
+
+/// What one written task releases: the messages that waited for its write to be durable.
+#[derive(Debug)]
+pub struct Released {
+    /// The region whose peer gets `local`.
+    pub region_id: u64,
+    /// Local storage responses for the region's peer (`PeerMsg::Persisted`).
+    pub local: Vec<Message>,
+    /// Acknowledgements for other stores.
+    pub remote: Vec<RaftMessage>,
+}
+
+/// Prepares `tasks` into `batch` in order, writes the batch (with an fsync when `sync`), and
+/// returns what each task releases, in task order.
+///
+/// This is the writer's whole decision, free of threads and channels, so the store simulator
+/// can run a writer round as one step. The batch is empty again on return, whatever the result
+/// (the engine consumes it).
+///
+/// Nothing is released unless the write succeeded: an acknowledgement sent for an entry that is
+/// not durable could let a quorum count a replica that would forget it in a crash.
+///
+/// # Errors
+///
+/// The engine's error when the write fails; the store must then stop acknowledging.
+pub fn write_tasks<E: KvEngine>(
+    engine: &E,
+    batch: &mut E::WriteBatch,
+    sync: bool,
+    mut tasks: Vec<WriteTask<E>>,
+) -> engine::Result<Vec<Released>> {
+    install_snapshots(&mut tasks);
+    for task in &tasks {
+        task.storage.append(&task.entries, task.hard_state, batch);
+    }
+    trace!(
+        tasks = tasks.len(),
+        ops = batch.count(),
+        "store writer: write"
+    );
+    engine.write(batch, sync)?;
+    Ok(tasks
+        .into_iter()
+        .map(|task| Released {
+            region_id: task.storage.region_id().0,
+            local: task.local,
+            remote: task.remote,
+        })
+        .collect())
+}
+
+/// Installs the snapshots of `tasks` (each is written and synced by the engine on its own,
+/// before the batch). A snapshot that fails to install is dropped with its task's responses:
+/// the core never hears it was persisted, and the leader sends another after its snapshot
+/// times out.
+fn install_snapshots<E: KvEngine>(tasks: &mut Vec<WriteTask<E>>) {
+    if tasks.iter().all(|t| t.snapshot.is_none()) {
+        return;
+    }
+    tasks.retain(|task| {
+        let Some(snapshot) = &task.snapshot else {
+            return true;
+        };
+        let hard_state = task.hard_state.unwrap_or_default();
+        match crate::peer::snapshot::apply(&task.storage, snapshot, hard_state) {
+            Ok(()) => true,
+            Err(err) => {
+                error!(region = task.storage.region_id().0, %err, "snapshot not installed");
+                false
+            }
+        }
+    });
 }

@@ -129,9 +129,13 @@ impl<S: Storage> Raft<S> {
             return;
         };
         // A response can move a probing peer to replicate even without news (a heartbeat
-        // response made the leader probe at the follower's last index).
+        // response made the leader probe at the follower's last index). Index 0 is no such
+        // news: it is how a node at a higher term answers a stale append (`step_lower_term`),
+        // and when this leader sent that append in an earlier term, the answer arrives in the
+        // same term as this one. Taken as a match at 0, it would send the follower back to
+        // index 1, past the compacted log: a snapshot for a follower that needs none.
         let updated = pr.maybe_update(m.index);
-        if !updated && (pr.matched != m.index || pr.state != ProgressState::Probe) {
+        if !updated && (m.index == 0 || pr.matched != m.index || pr.state != ProgressState::Probe) {
             return;
         }
         match pr.state {

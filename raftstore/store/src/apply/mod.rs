@@ -63,27 +63,83 @@ struct Outcome {
     result: ApplyResult,
 }
 
-/// The poll handler of the apply pollers.
-pub struct ApplyPoller<E: KvEngine> {
+/// One apply round: the tasks of many regions applied into one write batch, then written once.
+///
+/// This is the apply poller's whole work, free of threads and mailboxes, so the store simulator
+/// can run an apply round as one step: [`ApplyRound::apply`] for each message, then
+/// [`ApplyRound::finish`].
+pub struct ApplyRound<E: KvEngine> {
     engine: E,
     batch: E::WriteBatch,
-    raft_router: RaftRouter<E>,
+    /// The regions applied since the last `finish`, answered and reported by it.
     outcomes: Vec<Outcome>,
-    failed: Arc<AtomicBool>,
 }
 
-impl<E: KvEngine> ApplyPoller<E> {
-    /// A handler writing to `engine` and reporting to `raft_router`; `failed` is set (and the
-    /// store stops) when a write fails.
-    pub fn new(engine: E, raft_router: RaftRouter<E>, failed: Arc<AtomicBool>) -> ApplyPoller<E> {
+impl<E: KvEngine> ApplyRound<E> {
+    /// An empty round writing to `engine`.
+    pub fn new(engine: E) -> ApplyRound<E> {
         let batch = engine.write_batch();
-        ApplyPoller {
+        ApplyRound {
             engine,
             batch,
-            raft_router,
             outcomes: Vec::new(),
-            failed,
         }
+    }
+
+    /// Applies one message of `fsm` into the round's batch; nothing is visible before
+    /// [`ApplyRound::finish`].
+    pub fn apply(&mut self, fsm: &mut ApplyFsm<E>, msg: ApplyMsg) {
+        match msg {
+            ApplyMsg::Apply(task) => self.apply_task(fsm, task),
+            ApplyMsg::Reset { region, state } => {
+                fsm.region = region;
+                fsm.state = state;
+            }
+        }
+    }
+
+    /// Writes the round's batch without sync, answers the round's proposals, and returns each
+    /// applied region's result for its peer, in the order applied.
+    ///
+    /// The write is not synced: the store writer's next synced write makes it durable, and a
+    /// crash before that loses the data and the apply state covering it together, so recovery
+    /// applies the entries again from the log. Proposals are answered only after the write, so
+    /// a client never sees a write that a read of this store could miss.
+    ///
+    /// When the write fails, or `failed` is already set, every proposal of the round is answered
+    /// with the error, `failed` is set, and nothing is returned: the peers must not learn of an
+    /// applied index that is not written.
+    pub fn finish(&mut self, failed: &AtomicBool) -> Vec<(u64, ApplyResult)> {
+        if self.outcomes.is_empty() {
+            return Vec::new();
+        }
+        let written = if failed.load(Ordering::Acquire) {
+            Err(Error::Engine(
+                "the store stopped after an engine error".into(),
+            ))
+        } else {
+            self.engine
+                .write(&mut self.batch, false)
+                .map_err(Error::from)
+        };
+        if let Err(err) = &written {
+            error!(%err, "apply write failed; the store stops");
+            failed.store(true, Ordering::Release);
+            self.batch.clear();
+        }
+        let mut results = Vec::with_capacity(self.outcomes.len());
+        for outcome in self.outcomes.drain(..) {
+            for (callback, answer) in outcome.answers {
+                match &written {
+                    Ok(()) => callback.done(answer),
+                    Err(err) => callback.done(Err(err.clone())),
+                }
+            }
+            if written.is_ok() {
+                results.push((outcome.region_id, outcome.result));
+            }
+        }
+        results
     }
 
     fn apply_task(&mut self, fsm: &mut ApplyFsm<E>, task: ApplyTask) {
@@ -134,52 +190,40 @@ impl<E: KvEngine> ApplyPoller<E> {
     }
 }
 
+/// The poll handler of the apply pollers: an [`ApplyRound`] per poller round, whose results go
+/// to the peers through the raft router.
+pub struct ApplyPoller<E: KvEngine> {
+    round: ApplyRound<E>,
+    raft_router: RaftRouter<E>,
+    failed: Arc<AtomicBool>,
+}
+
+impl<E: KvEngine> ApplyPoller<E> {
+    /// A handler writing to `engine` and reporting to `raft_router`; `failed` is set (and the
+    /// store stops) when a write fails.
+    pub fn new(engine: E, raft_router: RaftRouter<E>, failed: Arc<AtomicBool>) -> ApplyPoller<E> {
+        ApplyPoller {
+            round: ApplyRound::new(engine),
+            raft_router,
+            failed,
+        }
+    }
+}
+
 impl<E: KvEngine> PollHandler<ApplyFsm<E>, ApplyControl> for ApplyPoller<E> {
     fn handle_control(&mut self, _control: &mut ApplyControl, _msgs: &mut Vec<()>) {}
 
     fn handle_normal(&mut self, fsm: &mut ApplyFsm<E>, msgs: &mut Vec<ApplyMsg>) {
         for msg in msgs.drain(..) {
-            match msg {
-                ApplyMsg::Apply(task) => self.apply_task(fsm, task),
-                ApplyMsg::Reset { region, state } => {
-                    fsm.region = region;
-                    fsm.state = state;
-                }
-            }
+            self.round.apply(fsm, msg);
         }
     }
 
     fn end(&mut self, _fsms: &mut [Box<ApplyFsm<E>>]) {
-        if self.outcomes.is_empty() {
-            return;
-        }
-        let written = if self.failed.load(Ordering::Acquire) {
-            Err(Error::Engine(
-                "the store stopped after an engine error".into(),
-            ))
-        } else {
-            self.engine
-                .write(&mut self.batch, false)
-                .map_err(Error::from)
-        };
-        if let Err(err) = &written {
-            error!(%err, "apply write failed; the store stops");
-            self.failed.store(true, Ordering::Release);
-            self.batch.clear();
-        }
-        for outcome in self.outcomes.drain(..) {
-            for (callback, answer) in outcome.answers {
-                match &written {
-                    Ok(()) => callback.done(answer),
-                    Err(err) => callback.done(Err(err.clone())),
-                }
-            }
-            if written.is_ok() {
-                let _ = self.raft_router.force_send(
-                    outcome.region_id,
-                    PeerMsg::Applied(Box::new(outcome.result)),
-                );
-            }
+        for (region_id, result) in self.round.finish(&self.failed) {
+            let _ = self
+                .raft_router
+                .force_send(region_id, PeerMsg::Applied(Box::new(result)));
         }
     }
 }

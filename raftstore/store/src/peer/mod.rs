@@ -258,17 +258,8 @@ impl<E: KvEngine> PeerFsm<E> {
         let state = self.storage.apply_state();
         self.delegate.set_applied(state.applied_index);
         self.set_region(region.clone(), ctx);
-        let reset = ApplyMsg::Reset { region, state };
-        if self.store_apply_send(ctx, reset).is_err() {
-            warn!(region = self.region.id, "apply side gone; store stopping");
-        }
-    }
-
-    fn store_apply_send(&self, ctx: &PollContext<E>, msg: ApplyMsg) -> std::result::Result<(), ()> {
-        ctx.store
-            .apply_router
-            .force_send(self.region.id, msg)
-            .map_err(|_| ())
+        ctx.apply_tasks
+            .push((self.region.id, ApplyMsg::Reset { region, state }));
     }
 
     fn step_local(&mut self, m: Message) {
@@ -656,13 +647,8 @@ impl<E: KvEngine> PeerFsm<E> {
             proposals: self.proposals.take_up_to(last),
             responses: std::mem::take(&mut m.responses),
         };
-        if let Err(err) = ctx
-            .store
-            .apply_router
-            .force_send(self.region.id, ApplyMsg::Apply(task))
-        {
-            warn!(region = self.region.id, %err, "apply side gone; store stopping");
-        }
+        ctx.apply_tasks
+            .push((self.region.id, ApplyMsg::Apply(task)));
     }
 
     /// Wraps a message for another peer with what its store needs to route it.
@@ -703,5 +689,10 @@ impl<E: KvEngine> PeerFsm<E> {
     /// Whether the peer leads its region.
     pub fn is_leader(&self) -> bool {
         self.role == StateRole::Leader
+    }
+
+    /// The peer's current term (for status, and the simulator's one-leader-per-term check).
+    pub fn term(&self) -> u64 {
+        self.raw.raft.term
     }
 }
