@@ -77,10 +77,19 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let cluster = LocalCluster::start(&cfg, engines, opts.regions)?;
     cluster.elect_spread(Duration::from_mins(10))?;
     let client = cluster.client();
-    for i in 0..opts.regions {
-        let mut key = split_key(i, opts.regions).to_vec();
-        key.push(0);
-        client.put_blocking(key, "wake")?;
+    // One write per region, 256 in flight.
+    let mut next = 0;
+    while next < opts.regions {
+        let end = (next + 256).min(opts.regions);
+        let writes = (next..end).map(|i| {
+            let mut key = split_key(i, opts.regions).to_vec();
+            key.push(0);
+            client.put(key, "wake")
+        });
+        for result in futures::executor::block_on(futures::future::join_all(writes)) {
+            result?;
+        }
+        next = end;
     }
     settle(&cluster, opts.no_hibernate);
     let setup = started.elapsed();

@@ -152,7 +152,21 @@ pub enum AdminRequest {
     },
 }
 
+/// An admin request with where it goes and where its answer goes.
+#[derive(Debug)]
+pub struct AdminCommand {
+    /// What to do.
+    pub request: AdminRequest,
+    /// The region epoch the caller knows.
+    pub header: CmdHeader,
+    /// Where the answer goes.
+    pub callback: Callback,
+}
+
 /// The messages of a [`crate::peer::PeerFsm`].
+///
+/// Kept small (large payloads are boxed): every peer's mailbox channel holds a block of these
+/// once used, so their size is paid per replica even when the region is idle.
 #[derive(Debug)]
 pub enum PeerMsg {
     /// A message from a peer on another store.
@@ -162,16 +176,9 @@ pub enum PeerMsg {
     /// The apply side finished a task.
     Applied(Box<ApplyResult>),
     /// A client request.
-    Request(RegionRequest),
+    Request(Box<RegionRequest>),
     /// An admin request; answered with `Response::Written` once proposed and applied.
-    Admin {
-        /// What to do.
-        request: AdminRequest,
-        /// The region epoch the caller knows.
-        header: CmdHeader,
-        /// Where the answer goes.
-        callback: Callback,
-    },
+    Admin(Box<AdminCommand>),
     /// The store clock ticked.
     Tick,
     /// Campaign now (a bootstrap helper's or test's nudge).
@@ -202,18 +209,13 @@ pub struct ApplyTask {
     pub responses: Vec<Message>,
 }
 
-/// The messages of a [`crate::apply::ApplyFsm`].
+/// The messages of a [`crate::apply::ApplyFsm`] (boxed payloads, as for [`PeerMsg`]).
 #[derive(Debug)]
 pub enum ApplyMsg {
     /// Apply these entries.
-    Apply(ApplyTask),
+    Apply(Box<ApplyTask>),
     /// The region's membership or range changed through a path other than the log (a snapshot).
-    Reset {
-        /// The region now.
-        region: Region,
-        /// The apply state now.
-        state: ApplyState,
-    },
+    Reset(Box<(Region, ApplyState)>),
 }
 
 /// What the apply side reports back to the peer.
@@ -248,4 +250,23 @@ pub enum StoreMsg {
 /// Refuses a request with `err` (helper for paths that must answer before dropping).
 pub fn refuse(callback: Callback, err: Error) {
     callback.done(Err(err));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mailbox_messages_stay_small() {
+        assert!(
+            std::mem::size_of::<PeerMsg>() <= 32,
+            "{}",
+            std::mem::size_of::<PeerMsg>()
+        );
+        assert!(
+            std::mem::size_of::<ApplyMsg>() <= 16,
+            "{}",
+            std::mem::size_of::<ApplyMsg>()
+        );
+    }
 }

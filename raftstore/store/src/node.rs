@@ -24,8 +24,8 @@ use crate::cmd::CmdHeader;
 use crate::config::StoreConfig;
 use crate::error::{Error, Result};
 use crate::message::{
-    AdminRequest, Callback, PeerMsg, RaftMessage, RegionRequest, Request, ResponseReceiver,
-    StoreMsg,
+    AdminCommand, AdminRequest, Callback, PeerMsg, RaftMessage, RegionRequest, Request,
+    ResponseReceiver, StoreMsg,
 };
 use crate::meta::{RegionInfo, StoreMeta};
 use crate::peer::PeerFsm;
@@ -78,7 +78,10 @@ impl<E: KvEngine> StoreEndpoint for Endpoint<E> {
         let Some(request) = self.try_local_read(request) else {
             return;
         };
-        if let Err(err) = self.router.send(region_id, PeerMsg::Request(request)) {
+        if let Err(err) = self
+            .router
+            .send(region_id, PeerMsg::Request(Box::new(request)))
+        {
             let busy = matches!(err, batch_system::SendError::Full(_));
             let PeerMsg::Request(request) = err.into_inner() else {
                 unreachable!("invariant: the router hands back the message it was given");
@@ -98,15 +101,15 @@ impl<E: KvEngine> StoreEndpoint for Endpoint<E> {
     }
 
     fn admin(&self, region_id: u64, header: CmdHeader, request: AdminRequest, callback: Callback) {
-        let msg = PeerMsg::Admin {
+        let msg = PeerMsg::Admin(Box::new(AdminCommand {
             request,
             header,
             callback,
-        };
+        }));
         if let Err(err) = self.router.force_send(region_id, msg)
-            && let PeerMsg::Admin { callback, .. } = err.into_inner()
+            && let PeerMsg::Admin(admin) = err.into_inner()
         {
-            callback.done(Err(Error::RegionNotFound {
+            admin.callback.done(Err(Error::RegionNotFound {
                 region_id,
                 store_id: self.store_id,
             }));

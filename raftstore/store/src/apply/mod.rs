@@ -90,8 +90,9 @@ impl<E: KvEngine> ApplyRound<E> {
     /// [`ApplyRound::finish`].
     pub fn apply(&mut self, fsm: &mut ApplyFsm<E>, msg: ApplyMsg) {
         match msg {
-            ApplyMsg::Apply(task) => self.apply_task(fsm, task),
-            ApplyMsg::Reset { region, state } => {
+            ApplyMsg::Apply(task) => self.apply_task(fsm, *task),
+            ApplyMsg::Reset(reset) => {
+                let (region, state) = *reset;
                 fsm.region = region;
                 fsm.state = state;
             }

@@ -55,7 +55,7 @@ pub(super) fn wakes(msg: &PeerMsg, role: StateRole) -> bool {
                 || (role == StateRole::Follower && heartbeat);
             !ignored
         }
-        PeerMsg::Request(_) | PeerMsg::Admin { .. } | PeerMsg::Campaign | PeerMsg::Wake => true,
+        PeerMsg::Request(_) | PeerMsg::Admin(_) | PeerMsg::Campaign | PeerMsg::Wake => true,
         PeerMsg::Persisted(_) | PeerMsg::Applied(_) | PeerMsg::Tick => false,
     }
 }

@@ -38,8 +38,8 @@ use crate::cmd::{CmdHeader, RaftCmd};
 use crate::config::StoreConfig;
 use crate::error::{Error, Result};
 use crate::message::{
-    AdminRequest, ApplyMsg, ApplyResult, ApplyTask, Callback, PeerMsg, Proposal, RaftMessage,
-    RegionRequest, Request,
+    AdminCommand, AdminRequest, ApplyMsg, ApplyResult, ApplyTask, Callback, PeerMsg, Proposal,
+    RaftMessage, RegionRequest, Request,
 };
 use crate::poll::PollContext;
 use crate::writer::WriteTask;
@@ -221,12 +221,15 @@ impl<E: KvEngine> PeerFsm<E> {
                     }
                 }
                 PeerMsg::Applied(result) => self.on_applied(*result, ctx),
-                PeerMsg::Request(request) => self.on_request(request, ctx.now),
-                PeerMsg::Admin {
-                    request,
-                    header,
-                    callback,
-                } => self.on_admin(request, header, callback, ctx),
+                PeerMsg::Request(request) => self.on_request(*request, ctx.now),
+                PeerMsg::Admin(admin) => {
+                    let AdminCommand {
+                        request,
+                        header,
+                        callback,
+                    } = *admin;
+                    self.on_admin(request, header, callback, ctx);
+                }
                 PeerMsg::Tick => self.on_tick(ctx),
                 PeerMsg::Campaign => {
                     let _ = self.raw.campaign();
@@ -259,7 +262,7 @@ impl<E: KvEngine> PeerFsm<E> {
         self.delegate.set_applied(state.applied_index);
         self.set_region(region.clone(), ctx);
         ctx.apply_tasks
-            .push((self.region.id, ApplyMsg::Reset { region, state }));
+            .push((self.region.id, ApplyMsg::Reset(Box::new((region, state)))));
     }
 
     fn step_local(&mut self, m: Message) {
@@ -648,7 +651,7 @@ impl<E: KvEngine> PeerFsm<E> {
             responses: std::mem::take(&mut m.responses),
         };
         ctx.apply_tasks
-            .push((self.region.id, ApplyMsg::Apply(task)));
+            .push((self.region.id, ApplyMsg::Apply(Box::new(task))));
     }
 
     /// Wraps a message for another peer with what its store needs to route it.

@@ -231,7 +231,7 @@ impl SimStore {
         };
         let region_id = request.header.region_id;
         match running.mailboxes.get_mut(&region_id) {
-            Some(mailbox) => mailbox.push(PeerMsg::Request(request)),
+            Some(mailbox) => mailbox.push(PeerMsg::Request(Box::new(request))),
             None => request.callback.done(Err(Error::RegionNotFound {
                 region_id,
                 store_id: self.id,
