@@ -53,6 +53,24 @@ fn settle(cluster: &LocalCluster<RocksEngine>, no_hibernate: bool) {
     }
 }
 
+/// One write per region, 256 in flight, so every region has something to settle.
+fn wake_every_region(client: &raftstore::Client, regions: u64) -> anyhow::Result<()> {
+    let mut next = 0;
+    while next < regions {
+        let end = (next + 256).min(regions);
+        let writes = (next..end).map(|i| {
+            let mut key = split_key(i, regions).to_vec();
+            key.push(0);
+            client.put(key, "wake")
+        });
+        for result in futures::executor::block_on(futures::future::join_all(writes)) {
+            result?;
+        }
+        next = end;
+    }
+    Ok(())
+}
+
 /// Runs the scenario.
 pub fn run(opts: &Options) -> anyhow::Result<Report> {
     anyhow::ensure!(opts.regions > 0, "--regions must be positive");
@@ -77,20 +95,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let cluster = LocalCluster::start(&cfg, engines, opts.regions)?;
     cluster.elect_spread(Duration::from_mins(10))?;
     let client = cluster.client();
-    // One write per region, 256 in flight.
-    let mut next = 0;
-    while next < opts.regions {
-        let end = (next + 256).min(opts.regions);
-        let writes = (next..end).map(|i| {
-            let mut key = split_key(i, opts.regions).to_vec();
-            key.push(0);
-            client.put(key, "wake")
-        });
-        for result in futures::executor::block_on(futures::future::join_all(writes)) {
-            result?;
-        }
-        next = end;
-    }
+    wake_every_region(&client, opts.regions)?;
     settle(&cluster, opts.no_hibernate);
     let setup = started.elapsed();
     let rss_settled = sys::resident_bytes();

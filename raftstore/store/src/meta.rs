@@ -29,13 +29,25 @@ pub struct RegionInfo {
 pub struct StoreMeta {
     regions: RwLock<BTreeMap<Bytes, RegionInfo>>,
     delegates: RwLock<HashMap<u64, Arc<ReadDelegate>>>,
+    /// Other stores holding peers of this store's regions, with how many regions each shares:
+    /// the store heartbeats go to these, without walking every region each tick.
+    peer_stores: RwLock<HashMap<u64, usize>>,
 }
 
 impl StoreMeta {
     /// Records `region` (replacing the entry with its start key or id) and its leader.
     pub fn update(&self, region: &Region, leader_store: Option<u64>) {
         let mut regions = self.regions.write();
-        regions.retain(|_, info| info.region.id != region.id);
+        let old = regions
+            .iter()
+            .find(|(_, info)| info.region.id == region.id)
+            .map(|(start, _)| start.clone());
+        if let Some(start) = old
+            && let Some(info) = regions.remove(&start)
+        {
+            self.count_stores(&info.region, false);
+        }
+        self.count_stores(region, true);
         regions.insert(
             region.start_key.clone(),
             RegionInfo {
@@ -47,10 +59,36 @@ impl StoreMeta {
 
     /// Forgets region `region_id` (its peer was destroyed).
     pub fn remove(&self, region_id: u64) {
-        self.regions
-            .write()
-            .retain(|_, info| info.region.id != region_id);
+        self.regions.write().retain(|_, info| {
+            let keep = info.region.id != region_id;
+            if !keep {
+                self.count_stores(&info.region, false);
+            }
+            keep
+        });
         self.delegates.write().remove(&region_id);
+    }
+
+    /// The stores holding peers of this store's regions (this store among them).
+    pub fn peer_stores(&self) -> Vec<u64> {
+        let mut stores: Vec<u64> = self.peer_stores.read().keys().copied().collect();
+        stores.sort_unstable();
+        stores
+    }
+
+    fn count_stores(&self, region: &Region, add: bool) {
+        let mut counts = self.peer_stores.write();
+        for peer in &region.peers {
+            let count = counts.entry(peer.store_id).or_insert(0);
+            if add {
+                *count += 1;
+            } else {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    counts.remove(&peer.store_id);
+                }
+            }
+        }
     }
 
     /// Publishes the read delegate of a region's peer.
@@ -130,7 +168,39 @@ mod tests {
         meta.update(&region(1, b"a", b"e"), Some(3));
         assert_eq!(meta.len(), 1);
         assert_eq!(meta.region_for_key(b"d").unwrap().leader_store, Some(3));
+        assert_eq!(
+            meta.peer_stores(),
+            Vec::<u64>::new(),
+            "these regions list no peers"
+        );
         meta.remove(1);
         assert!(meta.is_empty());
+    }
+
+    #[test]
+    fn peer_stores_follow_region_updates() {
+        let meta = StoreMeta::default();
+        let with_peers = |id, stores: &[u64]| Region {
+            peers: stores
+                .iter()
+                .map(|&store_id| engine::Peer {
+                    id: id * 10 + store_id,
+                    store_id,
+                    role: 0,
+                })
+                .collect(),
+            ..region(id, b"", b"")
+        };
+        meta.update(&with_peers(1, &[1, 2, 3]), None);
+        meta.update(&with_peers(2, &[1, 4]), None);
+        assert_eq!(meta.peer_stores(), vec![1, 2, 3, 4]);
+        meta.update(&with_peers(1, &[1, 2, 5]), None);
+        assert_eq!(
+            meta.peer_stores(),
+            vec![1, 2, 4, 5],
+            "a moved replica leaves its store"
+        );
+        meta.remove(2);
+        assert_eq!(meta.peer_stores(), vec![1, 2, 5]);
     }
 }

@@ -75,10 +75,7 @@ impl<E: KvEngine> StoreFsm<E> {
         let live = &mut self.liveness;
         live.ticks += 1;
         if live.ticks % 16 == 1 {
-            let mut stores = HashSet::new();
-            for info in ctx.store.meta.regions() {
-                stores.extend(info.region.peers.iter().map(|p| p.store_id));
-            }
+            let mut stores: HashSet<u64> = ctx.store.meta.peer_stores().into_iter().collect();
             stores.remove(&self.store_id);
             live.last_heard.retain(|s, _| stores.contains(s));
             for store in stores {
