@@ -48,13 +48,14 @@ impl StoreMeta {
             self.count_stores(&info.region, false);
         }
         self.count_stores(region, true);
-        regions.insert(
-            region.start_key.clone(),
-            RegionInfo {
-                region: region.clone(),
-                leader_store,
-            },
-        );
+        let info = RegionInfo {
+            region: region.clone(),
+            leader_store,
+        };
+        if let Some(replaced) = regions.insert(region.start_key.clone(), info) {
+            // Another region started at the same key (it was merged or split away).
+            self.count_stores(&replaced.region, false);
+        }
     }
 
     /// Forgets region `region_id` (its peer was destroyed).
@@ -192,7 +193,13 @@ mod tests {
             ..region(id, b"", b"")
         };
         meta.update(&with_peers(1, &[1, 2, 3]), None);
-        meta.update(&with_peers(2, &[1, 4]), None);
+        meta.update(
+            &Region {
+                start_key: Bytes::from_static(b"m"),
+                ..with_peers(2, &[1, 4])
+            },
+            None,
+        );
         assert_eq!(meta.peer_stores(), vec![1, 2, 3, 4]);
         meta.update(&with_peers(1, &[1, 2, 5]), None);
         assert_eq!(
