@@ -67,7 +67,8 @@ pub fn bootstrap_regions(count: u64, stores: &[u64]) -> Vec<Region> {
 pub struct LocalCluster<E: KvEngine> {
     /// The network between the stores.
     pub transport: LocalTransport,
-    engines: Vec<E>,
+    /// Every store's engine; `None` only inside [`LocalCluster::reopen_engine`].
+    engines: Vec<Option<E>>,
     nodes: Vec<Option<Node<E>>>,
     cfg: StoreConfig,
     client: Client,
@@ -84,7 +85,7 @@ impl<E: KvEngine> LocalCluster<E> {
         let transport = LocalTransport::new(cfg.store_id);
         let mut cluster = LocalCluster {
             transport,
-            engines,
+            engines: engines.into_iter().map(Some).collect(),
             nodes: Vec::new(),
             cfg: cfg.clone(),
             client: Client::new(Vec::new(), ClientConfig::default()),
@@ -101,7 +102,7 @@ impl<E: KvEngine> LocalCluster<E> {
             store_id,
             ..self.cfg.clone()
         };
-        let engine = self.engines[(store_id - 1) as usize].clone();
+        let engine = self.engine(store_id).clone();
         let transport: Arc<dyn Transport> = Arc::new(self.transport.clone());
         let node = Node::start(cfg, engine, &transport)?;
         self.transport.register(store_id, node.sink());
@@ -111,7 +112,7 @@ impl<E: KvEngine> LocalCluster<E> {
 
     /// Starts a new store with no region on `engine`; returns its id.
     pub fn add_store(&mut self, engine: E) -> Result<u64> {
-        self.engines.push(engine);
+        self.engines.push(Some(engine));
         let store_id = self.engines.len() as u64;
         let node = self.open(store_id)?;
         self.nodes.push(Some(node));
@@ -140,12 +141,22 @@ impl<E: KvEngine> LocalCluster<E> {
 
     /// The engine of `store_id`.
     pub fn engine(&self, store_id: u64) -> &E {
-        &self.engines[(store_id - 1) as usize]
+        self.engines[(store_id - 1) as usize]
+            .as_ref()
+            .expect("invariant: an engine is missing only inside reopen_engine")
     }
 
     /// Replaces the engine of a stopped store (a crashed copy).
     pub fn set_engine(&mut self, store_id: u64, engine: E) {
-        self.engines[(store_id - 1) as usize] = engine;
+        self.engines[(store_id - 1) as usize] = Some(engine);
+    }
+
+    /// Replaces the engine of a stopped store with what `open` returns, called after the old
+    /// handle is dropped (a database that locks its directory can then be opened again).
+    pub fn reopen_engine(&mut self, store_id: u64, open: impl FnOnce() -> E) {
+        let slot = &mut self.engines[(store_id - 1) as usize];
+        drop(slot.take());
+        *slot = Some(open());
     }
 
     /// Stops `store_id`: it leaves the network, then its threads stop.
