@@ -140,6 +140,10 @@ impl<E: KvEngine> LocalCluster<E> {
     }
 
     /// The engine of `store_id`.
+    ///
+    /// # Panics
+    ///
+    /// If `store_id` is not a store of the cluster.
     pub fn engine(&self, store_id: u64) -> &E {
         self.engines[(store_id - 1) as usize]
             .as_ref()
