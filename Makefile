@@ -42,7 +42,7 @@ BENCH_FLAGS := --threads 1 --secs $(BENCH_SECS)
 help:
 	@echo 'make setup   check cargo and system packages; as root, install missing packages'
 	@echo 'make test    setup, lint, then cargo test --workspace --all-features (what CI runs)'
-	@echo 'make bench   setup, build flotilla-bench in release, run the raft-core headline runs'
+	@echo 'make bench   setup, build flotilla-bench in release, run raft-core, engine, store, idle'
 	@echo 'make sim     run the consensus simulator over SEEDS seeds (default $(SEEDS))'
 	@echo 'make lint    rustfmt --check, tidy, clippy --all-features -D warnings'
 	@echo 'make tidy    pure-core imports, 100 columns, no print macros in libraries'
@@ -80,6 +80,9 @@ bench: setup
 	$(BENCH_BIN) raft-core --groups 1 --clients 64 --value-size 128 $(BENCH_FLAGS)
 	$(BENCH_BIN) raft-core --groups 1000 --clients 256 --value-size 128 $(BENCH_FLAGS)
 	$(BENCH_BIN) raft-core --groups 10000 --memory --threads 1
+	$(BENCH_BIN) engine --secs 3
+	$(BENCH_BIN) store --stores 3 --regions 1000 --clients 256 --value-size 128 --secs 10
+	$(BENCH_BIN) idle --regions 100000 --secs 10
 
 dev:
 	@$(MAKE) fmt

@@ -205,7 +205,7 @@ impl<E: KvEngine> LocalCluster<E> {
             if Instant::now() > deadline {
                 return Err(Error::Timeout);
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }

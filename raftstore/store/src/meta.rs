@@ -4,6 +4,7 @@
 //! a key to its region and the region to its leader without a round through the pollers.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -27,46 +28,58 @@ pub struct RegionInfo {
 /// regions never overlap).
 #[derive(Debug, Default)]
 pub struct StoreMeta {
-    regions: RwLock<BTreeMap<Bytes, RegionInfo>>,
+    regions: RwLock<Regions>,
     delegates: RwLock<HashMap<u64, Arc<ReadDelegate>>>,
     /// Other stores holding peers of this store's regions, with how many regions each shares:
     /// the store heartbeats go to these, without walking every region each tick.
     peer_stores: RwLock<HashMap<u64, usize>>,
 }
 
+/// Regions by id, and their ids by start key (every update is O(log n), with 100,000s of
+/// regions changing leaders at once after a restart).
+#[derive(Debug, Default)]
+struct Regions {
+    by_id: HashMap<u64, RegionInfo>,
+    by_start: BTreeMap<Bytes, u64>,
+}
+
 impl StoreMeta {
     /// Records `region` (replacing the entry with its start key or id) and its leader.
     pub fn update(&self, region: &Region, leader_store: Option<u64>) {
         let mut regions = self.regions.write();
-        let old = regions
-            .iter()
-            .find(|(_, info)| info.region.id == region.id)
-            .map(|(start, _)| start.clone());
-        if let Some(start) = old
-            && let Some(info) = regions.remove(&start)
-        {
-            self.count_stores(&info.region, false);
+        let Regions { by_id, by_start } = &mut *regions;
+        if let Some(old) = by_id.remove(&region.id) {
+            if by_start.get(&old.region.start_key) == Some(&region.id) {
+                by_start.remove(&old.region.start_key);
+            }
+            self.count_stores(&old.region, false);
         }
         self.count_stores(region, true);
-        let info = RegionInfo {
-            region: region.clone(),
-            leader_store,
-        };
-        if let Some(replaced) = regions.insert(region.start_key.clone(), info) {
+        if let Some(replaced) = by_start.insert(region.start_key.clone(), region.id)
+            && replaced != region.id
+            && let Some(old) = by_id.remove(&replaced)
+        {
             // Another region started at the same key (it was merged or split away).
-            self.count_stores(&replaced.region, false);
+            self.count_stores(&old.region, false);
         }
+        by_id.insert(
+            region.id,
+            RegionInfo {
+                region: region.clone(),
+                leader_store,
+            },
+        );
     }
 
     /// Forgets region `region_id` (its peer was destroyed).
     pub fn remove(&self, region_id: u64) {
-        self.regions.write().retain(|_, info| {
-            let keep = info.region.id != region_id;
-            if !keep {
-                self.count_stores(&info.region, false);
+        let mut regions = self.regions.write();
+        if let Some(old) = regions.by_id.remove(&region_id) {
+            if regions.by_start.get(&old.region.start_key) == Some(&region_id) {
+                regions.by_start.remove(&old.region.start_key);
             }
-            keep
-        });
+            self.count_stores(&old.region, false);
+        }
         self.delegates.write().remove(&region_id);
     }
 
@@ -105,29 +118,32 @@ impl StoreMeta {
     /// The region holding `key`, if this store has it.
     pub fn region_for_key(&self, key: &[u8]) -> Option<RegionInfo> {
         let regions = self.regions.read();
-        let (_, info) = regions
-            .range::<[u8], _>((std::ops::Bound::Unbounded, std::ops::Bound::Included(key)))
+        let (_, id) = regions
+            .by_start
+            .range::<[u8], _>((Bound::Unbounded, Bound::Included(key)))
             .next_back()?;
+        let info = regions.by_id.get(id)?;
         info.region.contains(key).then(|| info.clone())
     }
 
     /// The region with id `region_id`.
     pub fn region(&self, region_id: u64) -> Option<RegionInfo> {
-        self.regions
-            .read()
-            .values()
-            .find(|info| info.region.id == region_id)
-            .cloned()
+        self.regions.read().by_id.get(&region_id).cloned()
     }
 
     /// Every region, by start key.
     pub fn regions(&self) -> Vec<RegionInfo> {
-        self.regions.read().values().cloned().collect()
+        let regions = self.regions.read();
+        regions
+            .by_start
+            .values()
+            .filter_map(|id| regions.by_id.get(id).cloned())
+            .collect()
     }
 
     /// How many regions the store holds.
     pub fn len(&self) -> usize {
-        self.regions.read().len()
+        self.regions.read().by_id.len()
     }
 
     /// Whether the store holds no region.

@@ -309,6 +309,7 @@ impl<E: KvEngine> PeerFsm<E> {
     }
 
     fn on_tick(&mut self, ctx: &mut PollContext<E>) {
+        ctx.store.ticking.tick_handled(self.region.id);
         if self.hibernation.is_quiet() {
             return;
         }
