@@ -22,10 +22,11 @@ pub fn bootstrap_peer_id(region_id: u64, store_id: u64) -> u64 {
     (region_id << 8) | store_id
 }
 
-/// The split key between region `i` and `i + 1` of `count` bootstrapped regions: keys are
-/// spread over the first two bytes so that `key_for(n)` below lands evenly.
+/// The start key of region `i` (0-based) of `count` bootstrapped regions: the key space is cut
+/// evenly over its first four bytes, so uniformly random keys spread evenly over the regions and
+/// up to 2^32 regions get distinct keys.
 pub fn split_key(i: u64, count: u64) -> Bytes {
-    let v = ((i * 65_536) / count) as u16;
+    let v = ((u128::from(i) << 32) / u128::from(count.max(1))) as u32;
     Bytes::copy_from_slice(&v.to_be_bytes())
 }
 
@@ -34,6 +35,7 @@ pub fn bootstrap_regions(count: u64, stores: &[u64]) -> Vec<Region> {
     (0..count)
         .map(|i| {
             let id = i + 1;
+            debug_assert!(i == 0 || split_key(i, count) > split_key(i - 1, count));
             Region {
                 id,
                 start_key: if i == 0 {
