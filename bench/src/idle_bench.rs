@@ -94,7 +94,12 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let started = Instant::now();
     let cluster = LocalCluster::start(&cfg, engines, opts.regions)?;
     cluster.elect_spread(Duration::from_mins(10))?;
-    let client = cluster.client();
+    // Setup is the stampede of a cold start (every region awake, electing at once); give the
+    // wake writes time rather than fail on a slow first election.
+    let client = cluster.new_client(raftstore::ClientConfig {
+        timeout: Duration::from_mins(5),
+        ..raftstore::ClientConfig::default()
+    });
     wake_every_region(&client, opts.regions)?;
     settle(&cluster, opts.no_hibernate);
     let setup = started.elapsed();
