@@ -88,6 +88,31 @@ fn three_stores_a_thousand_regions_write_and_read_every_region() {
 }
 
 #[test]
+fn five_stores_a_thousand_regions_write_and_read() {
+    let count = 1000;
+    let cluster = cluster(5, count, 50);
+    let client = cluster.client();
+    assert_eq!(client.regions().len(), count as usize);
+    let leaders: std::collections::BTreeSet<u64> = client
+        .regions()
+        .iter()
+        .filter_map(|i| i.leader_store)
+        .collect();
+    assert_eq!(leaders.len(), 5, "leaders spread over every store");
+    for i in (0..count).step_by(3) {
+        client
+            .put_blocking(key_in(i, count, 2), Bytes::from(format!("w{i}")))
+            .unwrap();
+    }
+    for i in (0..count).step_by(3) {
+        assert_eq!(
+            client.get_blocking(key_in(i, count, 2)).unwrap(),
+            Some(Bytes::from(format!("w{i}")))
+        );
+    }
+}
+
+#[test]
 fn five_stores_replicate_and_delete() {
     let cluster = cluster(5, 20, 10);
     let client = cluster.client();
