@@ -4,35 +4,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use engine::MemEngine;
-use raftstore::cluster::{LocalCluster, split_key};
-use raftstore::{Error, StoreConfig};
+use raftstore::Error;
+use raftstore::cluster::LocalCluster;
 
-fn config(tick_ms: u64) -> StoreConfig {
-    StoreConfig {
-        tick_interval: Duration::from_millis(tick_ms),
-        election_ticks: 10,
-        heartbeat_ticks: 2,
-        lease_margin: Duration::from_millis(tick_ms * 2),
-        raft_pollers: 1,
-        ..StoreConfig::default()
-    }
-}
+mod support;
+use support::{config, key_in, start};
 
 fn cluster(stores: usize, regions: u64, tick_ms: u64) -> LocalCluster<MemEngine> {
-    let engines = (0..stores).map(|_| MemEngine::new()).collect();
-    let cluster =
-        LocalCluster::start(&config(tick_ms), engines, regions).expect("the cluster starts");
-    cluster
-        .elect_spread(Duration::from_secs(30))
-        .expect("every region elects a leader");
-    cluster
-}
-
-/// A key inside region `i` (0-based) of `count` bootstrapped regions.
-fn key_in(i: u64, count: u64, suffix: u64) -> Bytes {
-    let mut key = split_key(i, count).to_vec();
-    key.extend_from_slice(&suffix.to_be_bytes());
-    Bytes::from(key)
+    start(&config(tick_ms), stores, regions)
 }
 
 #[test]

@@ -2,46 +2,29 @@
 //! (and only then).
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use engine::MemEngine;
 use raftstore::StoreConfig;
-use raftstore::cluster::{LocalCluster, split_key};
+use raftstore::cluster::LocalCluster;
+
+mod support;
+use support::{start, wait_until};
 
 fn config() -> StoreConfig {
     StoreConfig {
-        tick_interval: Duration::from_millis(10),
-        election_ticks: 10,
-        heartbeat_ticks: 2,
-        lease_margin: Duration::from_millis(20),
         hibernate_ticks: 5,
-        raft_pollers: 1,
-        ..StoreConfig::default()
+        ..support::config(10)
     }
 }
 
 fn cluster(regions: u64) -> LocalCluster<MemEngine> {
-    let engines = (0..3).map(|_| MemEngine::new()).collect();
-    let cluster = LocalCluster::start(&config(), engines, regions).expect("the cluster starts");
-    cluster
-        .elect_spread(Duration::from_secs(30))
-        .expect("every region elects a leader");
-    cluster
+    start(&config(), 3, regions)
 }
 
 fn key_in(i: u64, count: u64) -> Bytes {
-    let mut key = split_key(i, count).to_vec();
-    key.push(1);
-    Bytes::from(key)
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    support::key_in(i, count, 1)
 }
 
 fn all_quiet(cluster: &LocalCluster<MemEngine>, stores: &[u64]) -> bool {

@@ -3,40 +3,18 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use engine::{KvReader, MemEngine, Peer, PeerRole, PeerState, RegionId};
-use raftstore::StoreConfig;
 use raftstore::cluster::{LocalCluster, bootstrap_peer_id};
 use raftstore::cmd::PeerChange;
 
-fn config() -> StoreConfig {
-    StoreConfig {
-        tick_interval: Duration::from_millis(10),
-        election_ticks: 10,
-        heartbeat_ticks: 2,
-        lease_margin: Duration::from_millis(20),
-        raft_pollers: 1,
-        ..StoreConfig::default()
-    }
-}
+mod support;
+use support::{config, start, wait_until};
 
 fn cluster(regions: u64) -> LocalCluster<MemEngine> {
-    let engines = (0..3).map(|_| MemEngine::new()).collect();
-    let cluster = LocalCluster::start(&config(), engines, regions).expect("the cluster starts");
-    cluster
-        .elect_spread(Duration::from_secs(30))
-        .expect("every region elects a leader");
-    cluster
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    start(&config(10), 3, regions)
 }
 
 #[test]

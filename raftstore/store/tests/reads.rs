@@ -10,26 +10,13 @@ use raftstore::cluster::LocalCluster;
 use raftstore::cmd::CmdHeader;
 use raftstore::message::{Callback, RegionRequest, Request, Response};
 use raftstore::node::wait;
-use raftstore::{Error, StoreConfig, StoreHandle};
+use raftstore::{Error, StoreHandle};
 
-fn config() -> StoreConfig {
-    StoreConfig {
-        tick_interval: Duration::from_millis(10),
-        election_ticks: 10,
-        heartbeat_ticks: 2,
-        lease_margin: Duration::from_millis(20),
-        raft_pollers: 1,
-        ..StoreConfig::default()
-    }
-}
+mod support;
+use support::{config, start, wait_until};
 
 fn cluster(regions: u64) -> LocalCluster<MemEngine> {
-    let engines = (0..3).map(|_| MemEngine::new()).collect();
-    let cluster = LocalCluster::start(&config(), engines, regions).expect("the cluster starts");
-    cluster
-        .elect_spread(Duration::from_secs(30))
-        .expect("every region elects a leader");
-    cluster
+    start(&config(10), 3, regions)
 }
 
 /// Sends a read straight to one store, bypassing the client's routing and retries.
@@ -52,14 +39,6 @@ fn read_at(store: &StoreHandle, key: &[u8], wait_for: Duration) -> raftstore::Re
 
 fn handle(cluster: &LocalCluster<MemEngine>, store: u64) -> StoreHandle {
     cluster.node(store).expect("the store runs").handle()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]

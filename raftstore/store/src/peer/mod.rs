@@ -100,30 +100,7 @@ impl<E: KvEngine> PeerFsm<E> {
                 region_id: region_id.0,
                 store_id: cfg.store_id,
             })?;
-        let applied = storage.apply_state().applied_index;
-        let mut raft_cfg = cfg.raft_config(peer.id, applied);
-        raft_cfg.disable_proposal_forwarding = true;
-        let raw = RawNode::new(&raft_cfg, storage.clone()).map_err(|err| {
-            Error::Engine(format!(
-                "region {region_id}: cannot start its raft node: {err}"
-            ))
-        })?;
-        Ok(PeerFsm {
-            peer,
-            region: region.clone(),
-            raw,
-            storage,
-            proposals: PendingProposals::default(),
-            reads: PendingReads::default(),
-            role: StateRole::Follower,
-            leader_store: None,
-            delegate: Arc::new(ReadDelegate::new(region)),
-            lease: cfg.lease_duration(),
-            lease_probes: VecDeque::new(),
-            peer_cache: HashMap::new(),
-            hibernation: hibernate::Hibernation::default(),
-            stopped: false,
-        })
+        PeerFsm::assemble(cfg, storage, peer, region)
     }
 
     /// Creates the peer `peer` of `region_id` on this store, with no data: it exists to receive
@@ -153,11 +130,25 @@ impl<E: KvEngine> PeerFsm<E> {
         );
         engine.write(&mut batch, true)?;
         let storage = PeerStorage::open(engine, region_id, budget)?;
-        let mut raft_cfg = cfg.raft_config(peer.id, 0);
+        PeerFsm::assemble(cfg, storage, peer, region)
+    }
+
+    /// The peer over opened `storage`: its consensus node restarts from the storage's states
+    /// (proposals are never forwarded: a client retries at the leader instead, so a proposal's
+    /// fate is always known to the peer that took it).
+    fn assemble(
+        cfg: &StoreConfig,
+        storage: PeerStorage<E>,
+        peer: Peer,
+        region: Region,
+    ) -> Result<PeerFsm<E>> {
+        let applied = storage.apply_state().applied_index;
+        let mut raft_cfg = cfg.raft_config(peer.id, applied);
         raft_cfg.disable_proposal_forwarding = true;
         let raw = RawNode::new(&raft_cfg, storage.clone()).map_err(|err| {
             Error::Engine(format!(
-                "region {region_id}: cannot start its raft node: {err}"
+                "region {}: cannot start its raft node: {err}",
+                region.id
             ))
         })?;
         Ok(PeerFsm {
