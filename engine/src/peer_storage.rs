@@ -160,6 +160,20 @@ impl<E: KvEngine> PeerStorage<E> {
         core.apply_state.applied_index = applied_index;
     }
 
+    /// Records a compaction the apply side wrote (its range delete and apply state went in the
+    /// apply batch): the log now starts after `index`, and the cache drops what is below. An
+    /// older or equal point is ignored.
+    pub fn on_compacted(&self, index: u64, term: u64) {
+        let mut core = self.core.write();
+        if index <= core.apply_state.truncated_index {
+            return;
+        }
+        debug_assert!(index <= core.apply_state.applied_index);
+        core.apply_state.truncated_index = index;
+        core.apply_state.truncated_term = term;
+        core.cache.compact_to(index);
+    }
+
     /// Prepares the write of appended `entries` and a new `hard_state` into `batch`: the entries
     /// (deleting a conflicting suffix), then the raft state if and only if `hard_state` changes
     /// the term or the vote. A commit-only change is kept in memory; recovery gets it back from

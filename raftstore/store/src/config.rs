@@ -52,6 +52,12 @@ pub struct StoreConfig {
     pub hibernate_regions: bool,
     /// Ticks a leader stays idle before its region goes quiet.
     pub hibernate_ticks: usize,
+    /// Log GC: the leader compacts the log once every peer has the entries and at least this
+    /// many applied entries sit above the compaction point.
+    pub log_gc_threshold: u64,
+    /// Log GC: above this many entries the leader compacts up to its applied index even if a
+    /// peer lags (that peer then catches up by snapshot).
+    pub log_gc_count_limit: u64,
     /// Mixed into the seed of every peer's election jitter, so that runs with different values
     /// (the simulator's seeds) see different elections; the default 0 keeps the peer's own seed.
     pub raft_seed: u64,
@@ -79,6 +85,8 @@ impl Default for StoreConfig {
             sync_log: true,
             hibernate_regions: true,
             hibernate_ticks: 10,
+            log_gc_threshold: 256,
+            log_gc_count_limit: 10_000,
             raft_seed: 0,
         }
     }
@@ -125,6 +133,12 @@ impl StoreConfig {
             if value == 0 {
                 return bad(field, "must be at least 1".into());
             }
+        }
+        if self.log_gc_count_limit <= self.log_gc_threshold {
+            return bad(
+                "log_gc_count_limit",
+                format!("must exceed log_gc_threshold ({})", self.log_gc_threshold),
+            );
         }
         if self.request_timeout.is_zero() {
             return bad("request_timeout", "must be above zero".into());
@@ -184,6 +198,9 @@ mod tests {
             ("store_writers", |c| c.store_writers = 0),
             ("mailbox_capacity", |c| c.mailbox_capacity = 0),
             ("request_timeout", |c| c.request_timeout = Duration::ZERO),
+            ("log_gc_count_limit", |c| {
+                c.log_gc_count_limit = c.log_gc_threshold;
+            }),
         ];
         for (field, spoil) in cases {
             let mut cfg = StoreConfig::default();

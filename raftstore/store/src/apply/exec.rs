@@ -10,7 +10,7 @@ use raft::raftpb::{ConfChange, ConfChangeV2, Entry, EntryType};
 use tracing::warn;
 
 use super::ApplyFsm;
-use crate::cmd::{ChangePeers, MutationKind, PeerChangeKind, RaftCmd};
+use crate::cmd::{AdminCmd, ChangePeers, MutationKind, PeerChangeKind, RaftCmd};
 use crate::error::{Error, Result};
 use crate::message::{ApplyResult, Response};
 
@@ -22,7 +22,7 @@ pub(super) fn apply_entry<E: KvEngine>(
     result: &mut ApplyResult,
 ) -> Result<Response> {
     match entry.entry_type() {
-        EntryType::EntryNormal => apply_normal(fsm, entry, batch),
+        EntryType::EntryNormal => apply_normal(fsm, entry, batch, result),
         EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
             apply_conf_change(fsm, entry, batch, result)
         }
@@ -30,9 +30,10 @@ pub(super) fn apply_entry<E: KvEngine>(
 }
 
 fn apply_normal<E: KvEngine>(
-    fsm: &ApplyFsm<E>,
+    fsm: &mut ApplyFsm<E>,
     entry: &Entry,
     batch: &mut E::WriteBatch,
+    result: &mut ApplyResult,
 ) -> Result<Response> {
     if entry.data.is_empty() {
         // The empty entry a new leader appends at the start of its term.
@@ -50,6 +51,10 @@ fn apply_normal<E: KvEngine>(
             request: epoch,
             current: Box::new(fsm.region.clone()),
         });
+    }
+    if let Some(admin) = &cmd.admin {
+        compact_log(fsm, admin, entry.index, batch, result);
+        return Ok(Response::Written);
     }
     for m in &cmd.mutations {
         let inside = fsm.region.contains(&m.key)
@@ -78,6 +83,28 @@ fn apply_normal<E: KvEngine>(
         }
     }
     Ok(Response::Written)
+}
+
+/// Log GC: deletes the region's log up to `admin.compact_index` (one range delete in this
+/// batch, beside the apply state that records the new compaction point). Every replica does it
+/// at the same log position; a point at or below the current one, or not below this entry, is
+/// ignored (a replica that already compacted further, or a malformed command).
+fn compact_log<E: KvEngine>(
+    fsm: &mut ApplyFsm<E>,
+    admin: &AdminCmd,
+    entry_index: u64,
+    batch: &mut E::WriteBatch,
+    result: &mut ApplyResult,
+) {
+    let to = admin.compact_index;
+    if to <= fsm.state.truncated_index || to >= entry_index {
+        return;
+    }
+    let region = RegionId(fsm.region.id);
+    engine::RaftLogBatch::compact_log(batch, region, fsm.state.truncated_index + 1, to);
+    fsm.state.truncated_index = to;
+    fsm.state.truncated_term = admin.compact_term;
+    result.compacted_to = Some((to, admin.compact_term));
 }
 
 fn apply_conf_change<E: KvEngine>(

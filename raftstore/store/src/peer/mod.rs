@@ -18,6 +18,7 @@
 mod admin;
 mod hibernate;
 pub mod lease;
+mod log_gc;
 pub mod pending;
 pub(crate) mod read;
 pub mod snapshot;
@@ -68,6 +69,8 @@ pub struct PeerFsm<E: KvEngine> {
     peer_cache: HashMap<u64, Peer>,
     /// Quiet (hibernating) or awake, and for how long it has been idle.
     hibernation: hibernate::Hibernation,
+    /// The highest compaction point this leader proposed (log GC proposes each point once).
+    gc_proposed: u64,
     stopped: bool,
 }
 
@@ -165,6 +168,7 @@ impl<E: KvEngine> PeerFsm<E> {
             lease_probes: VecDeque::new(),
             peer_cache: HashMap::new(),
             hibernation: hibernate::Hibernation::default(),
+            gc_proposed: 0,
             stopped: false,
         })
     }
@@ -305,6 +309,7 @@ impl<E: KvEngine> PeerFsm<E> {
             return;
         }
         self.raw.tick();
+        self.maybe_compact_log(ctx);
         self.count_idle_tick(ctx);
         let now = ctx.now;
         for proposal in self.proposals.take_expired(now) {
@@ -426,6 +431,9 @@ impl<E: KvEngine> PeerFsm<E> {
     fn on_applied(&mut self, result: ApplyResult, ctx: &mut PollContext<E>) {
         self.storage.set_applied_index(result.applied_index);
         self.delegate.set_applied(result.applied_index);
+        if let Some((index, term)) = result.compacted_to {
+            self.storage.on_compacted(index, term);
+        }
         for cc in &result.conf_changes {
             if let Err(err) = self.raw.apply_conf_change(cc) {
                 warn!(region = self.region.id, %err, "conf change refused by the core");
