@@ -90,6 +90,7 @@ impl<E: KvEngine> PollContext<E> {
             self.store.writers.submit(&mut self.write_tasks);
         }
         if !self.outbox.is_empty() {
+            metrics::counter!("flotilla_raft_messages_sent").increment(self.outbox.len() as u64);
             for msg in self.outbox.drain(..) {
                 let _ = self.store.transport.send(msg);
             }

@@ -20,11 +20,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use engine::{KvEngine, PeerStorage, WriteBatch};
 use raft::raftpb::{Entry, HardState, Message, Snapshot};
-use tracing::{error, trace};
+use tracing::{error, trace, warn};
 
 use crate::message::{PeerMsg, RaftMessage};
 use crate::router::RaftRouter;
@@ -240,7 +241,20 @@ pub fn write_tasks<E: KvEngine>(
         ops = batch.count(),
         "store writer: write"
     );
+    let bytes = batch.data_size();
+    let started = Instant::now();
     engine.write(batch, sync)?;
+    let took = started.elapsed();
+    metrics::histogram!("flotilla_store_writer_write_seconds").record(took.as_secs_f64());
+    metrics::histogram!("flotilla_store_writer_batch_bytes").record(bytes as f64);
+    if took > SLOW_WRITE {
+        warn!(
+            ?took,
+            bytes,
+            tasks = tasks.len(),
+            "store writer: slow raft-log write"
+        );
+    }
     Ok(tasks
         .into_iter()
         .map(|task| Released {
@@ -250,6 +264,9 @@ pub fn write_tasks<E: KvEngine>(
         })
         .collect())
 }
+
+/// A write slower than this is logged (a disk in trouble shows here first).
+pub const SLOW_WRITE: Duration = Duration::from_millis(500);
 
 /// Installs the snapshots of `tasks` (each is written and synced by the engine on its own,
 /// before the batch). A snapshot that fails to install is dropped with its task's responses:

@@ -18,10 +18,11 @@ mod exec;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use batch_system::{Fsm, PollHandler};
 use engine::{ApplyBatch, ApplyState, KvEngine, Region, WriteBatch};
-use tracing::error;
+use tracing::{error, warn};
 
 use crate::error::{Error, Result};
 use crate::message::{ApplyMsg, ApplyResult, ApplyTask, Callback, PeerMsg, Response};
@@ -119,9 +120,18 @@ impl<E: KvEngine> ApplyRound<E> {
                 "the store stopped after an engine error".into(),
             ))
         } else {
-            self.engine
+            let started = Instant::now();
+            let written = self
+                .engine
                 .write(&mut self.batch, false)
-                .map_err(Error::from)
+                .map_err(Error::from);
+            let took = started.elapsed();
+            metrics::histogram!("flotilla_apply_write_seconds").record(took.as_secs_f64());
+            metrics::histogram!("flotilla_apply_batch_regions").record(self.outcomes.len() as f64);
+            if took > crate::writer::SLOW_WRITE {
+                warn!(?took, regions = self.outcomes.len(), "apply: slow write");
+            }
+            written
         };
         if let Err(err) = &written {
             error!(%err, "apply write failed; the store stops");

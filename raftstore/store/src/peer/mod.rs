@@ -33,7 +33,7 @@ use engine::{CacheBudget, KvEngine, Peer, PeerStorage, Region, RegionId};
 use prost::Message as _;
 use raft::raftpb::Message;
 use raft::{LOCAL_APPEND_THREAD, LOCAL_APPLY_THREAD, RawNode, StateRole};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::cmd::{CmdHeader, RaftCmd};
 use crate::config::StoreConfig;
@@ -241,9 +241,18 @@ impl<E: KvEngine> PeerFsm<E> {
 
     /// Builds the snapshot the core asked for; it sends it on its next try.
     fn generate_snapshot(&mut self, ctx: &PollContext<E>) {
+        let started = Instant::now();
         match snapshot::build(&ctx.store.engine, self.region.id) {
             Ok(snap) => {
+                let took = started.elapsed();
                 metrics::counter!("flotilla_snapshots_built").increment(1);
+                metrics::histogram!("flotilla_snapshot_build_seconds").record(took.as_secs_f64());
+                info!(
+                    region = self.region.id,
+                    ?took,
+                    bytes = snap.data.len(),
+                    "snapshot built"
+                );
                 self.storage.set_generated_snapshot(snap);
             }
             Err(err) => warn!(region = self.region.id, %err, "snapshot build failed"),
@@ -364,6 +373,7 @@ impl<E: KvEngine> PeerFsm<E> {
                 }
             }
             request @ (Request::Get(_) | Request::Scan { .. }) => {
+                metrics::counter!("flotilla_read_index_reads").increment(1);
                 let id = self.reads.next_id();
                 match self
                     .raw
@@ -386,6 +396,7 @@ impl<E: KvEngine> PeerFsm<E> {
     /// Proposes `data`; the callback is answered when the entry is applied (or lost). Returns
     /// whether the core took it (else the callback was answered with the refusal).
     fn propose(&mut self, data: Bytes, callback: Callback, deadline: Instant) -> bool {
+        metrics::counter!("flotilla_proposals").increment(1);
         match self.raw.propose(data) {
             Ok(()) => {
                 let proposal = Proposal {
@@ -596,6 +607,7 @@ impl<E: KvEngine> PeerFsm<E> {
         self.role = role;
         self.lease_probes.clear();
         if role == StateRole::Leader {
+            metrics::counter!("flotilla_leaders_elected").increment(1);
             self.delegate.on_leader(self.term_start_index());
         } else {
             self.delegate.on_not_leader();
