@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use engine::{RocksConfig, RocksEngine};
+use engine::RocksEngine;
 use raftstore::StoreConfig;
 use raftstore::cluster::{LocalCluster, split_key};
 
@@ -78,14 +78,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
         .prefix("flotilla-idle-")
         .tempdir()?;
     let rss_before = sys::resident_bytes();
-    let engines = (1..=STORES)
-        .map(|i| {
-            RocksEngine::open(
-                &root.path().join(format!("store-{i}")),
-                &RocksConfig::default(),
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let engines = crate::rocks_stores::open(root.path(), STORES)?;
     let cfg = StoreConfig {
         hibernate_regions: !opts.no_hibernate,
         raft_pollers: 1,

@@ -20,6 +20,7 @@ mod engine_bench;
 mod idle_bench;
 mod raft_core;
 mod report;
+mod rocks_stores;
 mod store_bench;
 mod sys;
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Args;
-use engine::{RocksConfig, RocksEngine};
+use engine::RocksEngine;
 use hdrhistogram::Histogram;
 use raftstore::cluster::LocalCluster;
 use raftstore::{Client, StoreConfig};
@@ -77,14 +77,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
             .prefix("flotilla-store-")
             .tempdir()?,
     };
-    let engines = (1..=opts.stores)
-        .map(|i| {
-            RocksEngine::open(
-                &root.path().join(format!("store-{i}")),
-                &RocksConfig::default(),
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let engines = crate::rocks_stores::open(root.path(), opts.stores)?;
     let cfg = StoreConfig {
         raft_pollers: 1,
         ..StoreConfig::default()
@@ -147,14 +140,9 @@ struct Measured {
 
 fn summarize(opts: &Options, m: &Measured) -> Report {
     let Measured {
-        hist,
-        tally,
-        elapsed,
-        cpu,
-        fsyncs,
-        setup,
+        hist, tally, setup, ..
     } = m;
-    let (elapsed, cpu, fsyncs) = (*elapsed, *cpu, *fsyncs);
+    let (elapsed, cpu, fsyncs) = (m.elapsed, m.cpu, m.fsyncs);
     let mut report = Report::new(format!(
         "store: {} stores, {} regions, {} clients, {} B values, read ratio {}",
         opts.stores, opts.regions, opts.clients, opts.value_size, opts.read_ratio

@@ -157,10 +157,10 @@ impl Client {
         let mut by_id: BTreeMap<u64, RegionInfo> = BTreeMap::new();
         for store in self.inner.stores.read().values() {
             for info in store.regions() {
-                let newer = by_id.get(&info.region.id).is_none_or(|known| {
-                    epoch_newer(&info.region, &known.region) || known.leader_store.is_none()
-                });
-                if newer {
+                if by_id
+                    .get(&info.region.id)
+                    .is_none_or(|known| fresher(&info, known))
+                {
                     by_id.insert(info.region.id, info);
                 }
             }
@@ -171,6 +171,21 @@ impl Client {
     /// The region holding `key`.
     pub fn region_for_key(&self, key: &[u8]) -> Result<RegionInfo> {
         self.locate(key)
+    }
+
+    /// Region `region_id`, as the freshest store knows it (one lookup per store, not a walk
+    /// over every region).
+    pub fn region(&self, region_id: u64) -> Result<RegionInfo> {
+        self.inner
+            .stores
+            .read()
+            .values()
+            .filter_map(|s| s.region(region_id))
+            .reduce(|a, b| if fresher(&b, &a) { b } else { a })
+            .ok_or(Error::RegionNotFound {
+                region_id,
+                store_id: 0,
+            })
     }
 
     /// Hands the leadership of `region_id` to its peer on `to_store`.
@@ -197,16 +212,8 @@ impl Client {
     /// (a snapshot caught it up), then in one joint step promote it and demote the old voter,
     /// and finally remove the old peer.
     pub async fn move_replica(&self, region_id: u64, from_store: u64, to: Peer) -> Result<()> {
-        let find = || {
-            self.regions()
-                .into_iter()
-                .find(|i| i.region.id == region_id)
-                .ok_or(Error::RegionNotFound {
-                    region_id,
-                    store_id: 0,
-                })
-        };
-        let old = find()?
+        let old = self
+            .region(region_id)?
             .region
             .peers
             .into_iter()
@@ -223,7 +230,7 @@ impl Client {
                 .stores
                 .read()
                 .get(&to.store_id)
-                .and_then(|s| s.regions().into_iter().find(|i| i.region.id == region_id))
+                .and_then(|s| s.region(region_id))
                 .is_some()
         })
         .await?;
@@ -236,7 +243,7 @@ impl Client {
         )
         .await?;
         self.wait_for("the joint configuration to be left", || {
-            find().is_ok_and(|info| {
+            self.region(region_id).is_ok_and(|info| {
                 info.region
                     .peers
                     .iter()
@@ -340,14 +347,7 @@ impl Client {
         let deadline = Instant::now() + self.inner.cfg.timeout;
         let mut backoff = self.inner.cfg.backoff;
         loop {
-            let info = self
-                .regions()
-                .into_iter()
-                .find(|i| i.region.id == region_id)
-                .ok_or(Error::RegionNotFound {
-                    region_id,
-                    store_id: 0,
-                })?;
+            let info = self.region(region_id)?;
             let store = self.pick_store(&info)?;
             let (callback, rx) = Callback::new();
             store.admin(region_id, header_of(&info.region), make(), callback);
@@ -373,15 +373,7 @@ impl Client {
             .read()
             .values()
             .filter_map(|s| s.region_for_key(key))
-            .reduce(|a, b| {
-                if epoch_newer(&b.region, &a.region)
-                    || (a.leader_store.is_none() && b.leader_store.is_some())
-                {
-                    b
-                } else {
-                    a
-                }
-            })
+            .reduce(|a, b| if fresher(&b, &a) { b } else { a })
             .ok_or_else(|| Error::InvalidRequest(format!("no store holds key {key:02x?}")))?;
         self.remember(best.clone());
         Ok(best)
@@ -462,12 +454,52 @@ fn header_of(region: &Region) -> CmdHeader {
     }
 }
 
-fn epoch_newer(a: &Region, b: &Region) -> bool {
-    let (ea, eb): (RegionEpoch, RegionEpoch) =
-        (a.epoch.unwrap_or_default(), b.epoch.unwrap_or_default());
-    (ea.version, ea.conf_ver) > (eb.version, eb.conf_ver)
+/// Whether `candidate` is a better view of a region than `known`: a newer epoch, or the same
+/// epoch with a leader where `known` has none. (An older epoch never wins, leader or not.)
+fn fresher(candidate: &RegionInfo, known: &RegionInfo) -> bool {
+    let epoch = |info: &RegionInfo| {
+        let e: RegionEpoch = info.region.epoch.unwrap_or_default();
+        (e.version, e.conf_ver)
+    };
+    match epoch(candidate).cmp(&epoch(known)) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Equal => {
+            known.leader_store.is_none() && candidate.leader_store.is_some()
+        }
+        std::cmp::Ordering::Less => false,
+    }
 }
 
 fn unexpected(response: &Response) -> Error {
     Error::InvalidRequest(format!("unexpected response {response:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(conf_ver: u64, leader_store: Option<u64>) -> RegionInfo {
+        RegionInfo {
+            region: Region {
+                id: 1,
+                epoch: Some(RegionEpoch {
+                    conf_ver,
+                    version: 1,
+                }),
+                ..Region::default()
+            },
+            leader_store,
+        }
+    }
+
+    #[test]
+    fn a_newer_epoch_wins_and_an_older_one_never_does() {
+        assert!(fresher(&info(3, None), &info(2, Some(1))));
+        assert!(
+            !fresher(&info(2, Some(1)), &info(3, None)),
+            "a stale view with a leader must not replace a newer one"
+        );
+        assert!(fresher(&info(3, Some(2)), &info(3, None)));
+        assert!(!fresher(&info(3, None), &info(3, Some(2))));
+    }
 }

@@ -15,7 +15,7 @@ use futures_channel::oneshot;
 use raft::raftpb::{ConfChangeV2, Entry, Message};
 
 use crate::cmd::{ChangePeers, CmdHeader, Mutation};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A raft message between two peers of a region on different stores, with what the receiving
 /// store needs to route it and, for a peer it does not have yet, to create it.
@@ -245,11 +245,6 @@ pub enum StoreMsg {
         /// The store.
         from_store: u64,
     },
-}
-
-/// Refuses a request with `err` (helper for paths that must answer before dropping).
-pub fn refuse(callback: Callback, err: Error) {
-    callback.done(Err(err));
 }
 
 #[cfg(test)]

@@ -24,8 +24,8 @@ use crate::cmd::CmdHeader;
 use crate::config::StoreConfig;
 use crate::error::{Error, Result};
 use crate::message::{
-    AdminCommand, AdminRequest, Callback, PeerMsg, RaftMessage, RegionRequest, Request,
-    ResponseReceiver, StoreMsg,
+    AdminCommand, AdminRequest, Callback, PeerMsg, RaftMessage, RegionRequest, ResponseReceiver,
+    StoreMsg,
 };
 use crate::meta::{RegionInfo, StoreMeta};
 use crate::peer::PeerFsm;
@@ -47,6 +47,8 @@ pub trait StoreEndpoint: Send + Sync + 'static {
     fn admin(&self, region_id: u64, header: CmdHeader, request: AdminRequest, callback: Callback);
     /// The region holding `key`, as this store knows it.
     fn region_for_key(&self, key: &[u8]) -> Option<RegionInfo>;
+    /// Region `region_id`, as this store knows it.
+    fn region(&self, region_id: u64) -> Option<RegionInfo>;
     /// Every region of the store.
     fn regions(&self) -> Vec<RegionInfo>;
 }
@@ -118,6 +120,10 @@ impl<E: KvEngine> StoreEndpoint for Endpoint<E> {
 
     fn region_for_key(&self, key: &[u8]) -> Option<RegionInfo> {
         self.meta.region_for_key(key)
+    }
+
+    fn region(&self, region_id: u64) -> Option<RegionInfo> {
+        self.meta.region(region_id)
     }
 
     fn regions(&self) -> Vec<RegionInfo> {
@@ -295,11 +301,6 @@ impl<E: KvEngine> Node<E> {
         self.failed.load(Ordering::Acquire)
     }
 
-    /// Asks every peer of this store to campaign (bootstrap helpers and tests).
-    pub fn campaign_all(&self) {
-        self.endpoint.router.broadcast_normal(|| PeerMsg::Campaign);
-    }
-
     /// Asks one region's peer to campaign.
     pub fn campaign(&self, region_id: u64) {
         let _ = self
@@ -324,22 +325,6 @@ impl<E: KvEngine> Node<E> {
         if let Some(writers) = self.writers.take() {
             writers.join();
         }
-    }
-
-    /// Sends a request and waits for its answer (tests and blocking callers).
-    pub fn request_blocking(
-        &self,
-        header: CmdHeader,
-        request: Request,
-    ) -> crate::Result<crate::message::Response> {
-        let (callback, rx) = Callback::new();
-        self.endpoint.request(RegionRequest {
-            header,
-            request,
-            deadline: Instant::now() + self.cfg.request_timeout,
-            callback,
-        });
-        wait(rx)
     }
 }
 
