@@ -64,7 +64,7 @@ struct PeerStorageCore {
     apply_state: ApplyState,
     cache: EntryCache,
     /// A snapshot generated for the core to send, once the store built one.
-    generated_snapshot: Option<Snapshot>,
+    generated_snapshot: Option<Box<Snapshot>>,
     /// Whether the core asked for a snapshot that is not ready.
     snapshot_requested: bool,
 }
@@ -257,6 +257,13 @@ impl<E: KvEngine> PeerStorage<E> {
         self.core.write().cache.compact_to(index);
     }
 
+    /// Drops the whole entry cache and its buffer: the region went quiet, so nobody needs its
+    /// recent entries soon, and a quiet region should cost little more than its states. Reads
+    /// fall back to the engine, which holds every entry the cache held.
+    pub fn release_cache(&self) {
+        self.core.write().cache.clear();
+    }
+
     /// Bytes of this region's entry cache.
     pub fn cache_bytes(&self) -> usize {
         self.core.read().cache.bytes()
@@ -265,7 +272,7 @@ impl<E: KvEngine> PeerStorage<E> {
     /// Hands the core a snapshot the store built for it.
     pub fn set_generated_snapshot(&self, snapshot: Snapshot) {
         let mut core = self.core.write();
-        core.generated_snapshot = Some(snapshot);
+        core.generated_snapshot = Some(Box::new(snapshot));
         core.snapshot_requested = false;
     }
 
@@ -385,7 +392,7 @@ impl<E: KvEngine> Storage for PeerStorage<E> {
                 .as_ref()
                 .is_some_and(|m| m.index >= request_index)
         {
-            return Ok(snap.clone());
+            return Ok(Snapshot::clone(snap));
         }
         core.snapshot_requested = true;
         Err(StorageError::SnapshotTemporarilyUnavailable.into())

@@ -30,6 +30,8 @@ enum Op {
     Compact { percent: u64 },
     /// Evict the cache up to a fraction of the log.
     Evict { percent: u64 },
+    /// Drop the whole cache (the region went quiet).
+    ReleaseCache,
     /// Crash and reopen (everything here is synced).
     Restart,
     /// Read a range.
@@ -68,6 +70,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(back, len, hard)| Op::Append { back, len, hard }),
         1 => (0u64..100).prop_map(|percent| Op::Compact { percent }),
         1 => (0u64..100).prop_map(|percent| Op::Evict { percent }),
+        1 => Just(Op::ReleaseCache),
         1 => Just(Op::Restart),
         3 => (0u64..100, 1u64..12, 1u64..6).prop_map(|(from_percent, len, max_entries)| Op::Read {
             from_percent, len, max_entries
@@ -212,6 +215,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 if let Some(&(index, _)) = model.log.get(model.log.len() * percent as usize / 100) {
                     storage.evict_cache_to(index);
                 }
+            }
+            Op::ReleaseCache => {
+                storage.release_cache();
+                prop_assert_eq!(storage.cache_bytes(), 0);
             }
             Op::Restart => {
                 drop(storage);

@@ -1,13 +1,21 @@
 //! [`Mailbox`]: how messages reach a machine, and how a machine gets scheduled.
 //!
-//! The channel is unbounded underneath, with the capacity enforced by `try_send`: ordinary
+//! The queue is unbounded underneath, with the capacity enforced by `try_send`: ordinary
 //! senders (network messages, client requests) get `Full` back and can answer "busy", while
 //! `force_send` lets through the messages that must never be lost (a storage thread's response
 //! to a peer), which are bounded by the writes in flight.
+//!
+//! The queue is a `VecDeque` behind a short lock rather than a lock-free channel: a store has a
+//! mailbox per region per batch system, most of them empty and quiet at any moment, and an
+//! empty mailbox here owns no buffer (about 50 bytes in all), where an unbounded crossbeam
+//! channel holds over a kilobyte (cache-padded ends and a retained block of slots). Senders to
+//! one mailbox are few (the pollers, a writer, the clients of one region), so the lock is held
+//! for a push or a drain and rarely contended.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
 
 use crate::errors::SendError;
 use crate::fsm::{Fsm, FsmState};
@@ -18,24 +26,23 @@ pub(crate) trait Schedule<F: Fsm>: Send + Sync {
     fn schedule(&self, fsm: Box<F>, mailbox: Arc<MailboxInner<F>>);
 }
 
-/// The shared part of a mailbox: the machine's state and the receiving end of its channel.
+/// The shared part of a mailbox: the machine's state and its queue of messages.
 pub(crate) struct MailboxInner<F: Fsm> {
     state: FsmState<F>,
-    receiver: Receiver<F::Message>,
+    /// Waiting messages. Empty means no buffer: a drain that empties it frees it.
+    queue: Mutex<VecDeque<F::Message>>,
     capacity: usize,
     scheduler: Arc<dyn Schedule<F>>,
 }
 
 /// The address of one machine. Cheap to clone; callers may cache it.
 pub struct Mailbox<F: Fsm> {
-    sender: Sender<F::Message>,
     inner: Arc<MailboxInner<F>>,
 }
 
 impl<F: Fsm> Clone for Mailbox<F> {
     fn clone(&self) -> Mailbox<F> {
         Mailbox {
-            sender: self.sender.clone(),
             inner: Arc::clone(&self.inner),
         }
     }
@@ -43,16 +50,13 @@ impl<F: Fsm> Clone for Mailbox<F> {
 
 impl<F: Fsm> Mailbox<F> {
     pub(crate) fn new(fsm: Box<F>, capacity: usize, scheduler: Arc<dyn Schedule<F>>) -> Mailbox<F> {
-        // Unbounded on purpose: `try_send` enforces `capacity`; only `force_send` exceeds it.
-        let (sender, receiver) = crossbeam_channel::unbounded();
         let inner = MailboxInner {
             state: FsmState::new(fsm),
-            receiver,
+            queue: Mutex::new(VecDeque::new()),
             capacity,
             scheduler,
         };
         Mailbox {
-            sender,
             inner: Arc::new(inner),
         }
     }
@@ -62,10 +66,7 @@ impl<F: Fsm> Mailbox<F> {
     /// # Errors
     /// `Full` at capacity, `Disconnected` once the machine is closed; the message comes back.
     pub fn try_send(&self, msg: F::Message) -> Result<(), SendError<F::Message>> {
-        if self.inner.receiver.len() >= self.inner.capacity {
-            return Err(SendError::Full(msg));
-        }
-        self.force_send(msg)
+        self.send(msg, self.inner.capacity)
     }
 
     /// Sends whatever the mailbox holds, and wakes the machine.
@@ -73,11 +74,21 @@ impl<F: Fsm> Mailbox<F> {
     /// # Errors
     /// `Disconnected` once the machine is closed.
     pub fn force_send(&self, msg: F::Message) -> Result<(), SendError<F::Message>> {
-        if self.inner.state.is_closed() {
-            return Err(SendError::Disconnected(msg));
-        }
-        if let Err(err) = self.sender.send(msg) {
-            return Err(SendError::Disconnected(err.into_inner()));
+        self.send(msg, usize::MAX)
+    }
+
+    fn send(&self, msg: F::Message, capacity: usize) -> Result<(), SendError<F::Message>> {
+        {
+            let mut queue = self.inner.queue.lock();
+            // Checked under the lock that `close` drains under: a message is either refused
+            // here or dropped by the close, never left behind in a closed mailbox.
+            if self.inner.state.is_closed() {
+                return Err(SendError::Disconnected(msg));
+            }
+            if queue.len() >= capacity {
+                return Err(SendError::Full(msg));
+            }
+            queue.push_back(msg);
         }
         self.inner.notify();
         Ok(())
@@ -85,12 +96,12 @@ impl<F: Fsm> Mailbox<F> {
 
     /// Messages waiting.
     pub fn len(&self) -> usize {
-        self.inner.receiver.len()
+        self.inner.queue.lock().len()
     }
 
     /// Whether no message waits.
     pub fn is_empty(&self) -> bool {
-        self.inner.receiver.is_empty()
+        self.inner.queue.lock().is_empty()
     }
 
     /// Whether the machine was closed.
@@ -113,9 +124,15 @@ impl<F: Fsm> MailboxInner<F> {
         }
     }
 
-    /// Moves up to `limit` waiting messages into `out`.
+    /// Moves up to `limit` waiting messages into `out`. Emptying the queue frees its buffer,
+    /// so a mailbox that goes quiet holds no memory for messages.
     pub(crate) fn drain_into(&self, out: &mut Vec<F::Message>, limit: usize) {
-        out.extend(self.receiver.try_iter().take(limit));
+        let mut queue = self.queue.lock();
+        if queue.len() <= limit {
+            out.extend(std::mem::take(&mut *queue));
+        } else {
+            out.extend(queue.drain(..limit));
+        }
     }
 
     /// Parks the machine after its round, or drops it if it stopped or was closed. A machine
@@ -132,8 +149,9 @@ impl<F: Fsm> MailboxInner<F> {
             return;
         }
         // A sender that pushed before the park saw the machine notified and did not schedule
-        // it; the SeqCst status change makes sure one of us sees the other.
-        if !self.receiver.is_empty() {
+        // it. The park happens before this look at the queue; a push the look misses takes the
+        // lock after it, so that sender's notify sees the machine idle and schedules it.
+        if !self.queue.lock().is_empty() {
             self.notify();
         }
     }
@@ -144,8 +162,8 @@ impl<F: Fsm> MailboxInner<F> {
     }
 
     fn drain_and_drop(&self) {
-        for msg in self.receiver.try_iter() {
-            drop(msg);
-        }
+        let waiting = std::mem::take(&mut *self.queue.lock());
+        // Dropped outside the lock: a message's drop may send to another mailbox.
+        drop(waiting);
     }
 }

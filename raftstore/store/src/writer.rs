@@ -213,8 +213,8 @@ pub struct Released {
     pub remote: Vec<RaftMessage>,
 }
 
-/// Prepares `tasks` into `batch` in order, writes the batch (with an fsync when `sync`), and
-/// returns what each task releases, in task order.
+/// Prepares `tasks` into `batch` in region order (one region's tasks in the order given), writes
+/// the batch (with an fsync when `sync`), and returns what each task releases, in that order.
 ///
 /// This is the writer's whole decision, free of threads and channels, so the store simulator
 /// can run a writer round as one step. The batch is empty again on return, whatever the result
@@ -233,6 +233,10 @@ pub fn write_tasks<E: KvEngine>(
     mut tasks: Vec<WriteTask<E>>,
 ) -> engine::Result<Vec<Released>> {
     install_snapshots(&mut tasks);
+    // Log keys start with the region id: tasks in region order make the batch's keys ascend,
+    // so each memtable insert starts from the previous one's position. The sort is stable, so
+    // one region's tasks keep their order (a later task may overwrite an earlier one's entries).
+    tasks.sort_by_key(|task| task.storage.region_id().0);
     for task in &tasks {
         task.storage.append(&task.entries, task.hard_state, batch);
     }

@@ -222,6 +222,18 @@ impl<E: KvEngine> ApplyPoller<E> {
 }
 
 impl<E: KvEngine> PollHandler<ApplyFsm<E>, ApplyControl> for ApplyPoller<E> {
+    /// Regions apply in the order of their ranges, so the data keys of a round's batch roughly
+    /// ascend: the memtable's skiplist then reuses the previous insert's position instead of
+    /// searching from the top (perf showed skiplist inserts as the largest cost of applying).
+    const ORDERED: bool = true;
+
+    fn round_order(fsm: &ApplyFsm<E>) -> u64 {
+        let mut head = [0u8; 8];
+        let start = &fsm.region.start_key[..fsm.region.start_key.len().min(8)];
+        head[..start.len()].copy_from_slice(start);
+        u64::from_be_bytes(head)
+    }
+
     fn handle_control(&mut self, _control: &mut ApplyControl, _msgs: &mut Vec<()>) {}
 
     fn handle_normal(&mut self, fsm: &mut ApplyFsm<E>, msgs: &mut Vec<ApplyMsg>) {

@@ -161,8 +161,20 @@ impl<E: KvEngine> PeerFsm<E> {
         self.hibernation.quiet = true;
         self.hibernation.idle_ticks = 0;
         ctx.store.ticking.remove(self.region.id);
+        self.release_idle_memory();
         metrics::counter!("flotilla_regions_quieted").increment(1);
         trace!(region = self.region.id, "quiet");
+    }
+
+    /// Gives back what a quiet region does not need: the entry cache and the spare room of the
+    /// peer's queues, so that a quiet region costs little more than its states. Everything
+    /// comes back on demand when the region wakes (the cache refills from new appends).
+    fn release_idle_memory(&mut self) {
+        self.storage.release_cache();
+        self.lease_probes.shrink_to_fit();
+        self.proposals.shrink_to_fit();
+        self.reads.shrink_to_fit();
+        self.peer_cache.shrink_to_fit();
     }
 
     /// Ticks again from the next tick on.

@@ -302,7 +302,11 @@ impl<E: KvEngine> PeerFsm<E> {
                 ctx.outbox.push(self.tombstone_for(from));
                 return;
             }
-            self.peer_cache.entry(from.id).or_insert(from);
+            if !member {
+                // Members are found in the region; only strangers (a peer added by a
+                // configuration this one has not applied yet) need remembering to be answered.
+                self.peer_cache.entry(from.id).or_insert(from);
+            }
         }
         let Some(m) = msg.message else {
             return;

@@ -35,6 +35,11 @@ pub struct PendingReads {
 }
 
 impl PendingReads {
+    /// Frees the spare room of the queue (the region went quiet).
+    pub fn shrink_to_fit(&mut self) {
+        self.reads.shrink_to_fit();
+    }
+
     /// A fresh id for a new read.
     pub fn next_id(&mut self) -> u64 {
         self.next_id += 1;
@@ -103,6 +108,11 @@ pub struct PendingProposals {
 }
 
 impl PendingProposals {
+    /// Frees the spare room of the queue (the region went quiet).
+    pub fn shrink_to_fit(&mut self) {
+        self.proposals.shrink_to_fit();
+    }
+
     /// Queues a proposal made at a higher index than every queued one.
     pub fn push(&mut self, proposal: Proposal, deadline: Instant) {
         debug_assert!(
