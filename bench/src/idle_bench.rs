@@ -40,6 +40,31 @@ fn ticking(cluster: &LocalCluster<RocksEngine>) -> usize {
         .sum()
 }
 
+/// Waits until `remaining` reaches 0 or `limit` passes, telling on stderr every five seconds
+/// how many `what` remain (a cold start of 100,000 regions takes minutes). Returns the count
+/// left. Pauses ten times as long as a check takes: a check walks every region, and polling
+/// too often would starve the stores being waited for.
+fn wait_for(what: &str, limit: Duration, mut remaining: impl FnMut() -> usize) -> usize {
+    let started = Instant::now();
+    let mut told = started;
+    loop {
+        let checked = Instant::now();
+        let left = remaining();
+        let pause = Duration::from_millis(100).max(checked.elapsed() * 10);
+        if left == 0 || started.elapsed() > limit {
+            return left;
+        }
+        if told.elapsed() >= Duration::from_secs(5) {
+            told = Instant::now();
+            eprintln!(
+                "idle: {left} {what} after {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        std::thread::sleep(pause);
+    }
+}
+
 /// Waits until every region is quiet (at most ten minutes), or three seconds without
 /// hibernation.
 fn settle(cluster: &LocalCluster<RocksEngine>, no_hibernate: bool) {
@@ -47,10 +72,9 @@ fn settle(cluster: &LocalCluster<RocksEngine>, no_hibernate: bool) {
         std::thread::sleep(Duration::from_secs(3));
         return;
     }
-    let deadline = Instant::now() + Duration::from_mins(10);
-    while ticking(cluster) > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for("replicas still ticking", Duration::from_mins(10), || {
+        ticking(cluster)
+    });
 }
 
 /// One write per region, 256 in flight, so every region has something to settle.
@@ -86,7 +110,14 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     };
     let started = Instant::now();
     let cluster = LocalCluster::start(&cfg, engines, opts.regions)?;
-    cluster.elect_spread(Duration::from_mins(10))?;
+    cluster.campaign_spread();
+    let leaderless = wait_for("regions without a leader", Duration::from_mins(10), || {
+        cluster.leaderless().0
+    });
+    anyhow::ensure!(
+        leaderless == 0,
+        "{leaderless} regions still without a leader after ten minutes"
+    );
     // Setup is the stampede of a cold start (every region awake, electing at once); give the
     // wake writes time rather than fail on a slow first election.
     let client = cluster.new_client(raftstore::ClientConfig {

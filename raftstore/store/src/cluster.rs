@@ -65,6 +65,19 @@ pub fn bootstrap_regions(count: u64, stores: &[u64]) -> Vec<Region> {
         .collect()
 }
 
+impl<E: KvEngine> Drop for LocalCluster<E> {
+    /// Stops every running store, so that their engines are closed once the caller drops its
+    /// own handles (the transport's sinks would otherwise keep the stores' peers alive).
+    fn drop(&mut self) {
+        for store_id in 1..=self.nodes.len() as u64 {
+            self.stop(store_id);
+        }
+    }
+}
+
+/// The shortest pause between two checks of a condition on the whole cluster.
+const POLL_PAUSE: Duration = Duration::from_millis(50);
+
 /// Stores in one process.
 pub struct LocalCluster<E: KvEngine> {
     /// The network between the stores.
@@ -84,6 +97,13 @@ impl<E: KvEngine> LocalCluster<E> {
         for engine in &engines {
             bootstrap(engine, &layout)?;
         }
+        LocalCluster::recover(cfg, engines)
+    }
+
+    /// Starts stores (ids 1..=n) on engines that already hold their regions: the whole cluster
+    /// restarting, after a clean stop or a kill -9. Every peer is rebuilt from its engine.
+    pub fn recover(cfg: &StoreConfig, engines: Vec<E>) -> Result<LocalCluster<E>> {
+        let store_ids: Vec<u64> = (1..=engines.len() as u64).collect();
         let transport = LocalTransport::new(cfg.store_id);
         let mut cluster = LocalCluster {
             transport,
@@ -184,30 +204,50 @@ impl<E: KvEngine> LocalCluster<E> {
     /// Campaigns region `i` on store `1 + i % stores` so leaders spread evenly, then waits until
     /// every region has a leader known to a client, or `timeout`.
     pub fn elect_spread(&self, timeout: Duration) -> Result<()> {
+        self.campaign_spread();
+        self.wait_leaders(timeout)
+    }
+
+    /// Asks the store that should lead each region (region id modulo the running stores) to
+    /// campaign, without waiting for the outcome.
+    pub fn campaign_spread(&self) {
         let running: Vec<&Node<E>> = self.nodes.iter().flatten().collect();
         for info in self.client.regions() {
             let node = running[(info.region.id as usize) % running.len()];
             node.campaign(info.region.id);
         }
-        self.wait_leaders(timeout)
+    }
+
+    /// How many regions have no leader on a running store, as far as the client knows, out of
+    /// how many regions.
+    ///
+    /// This walks every region of every store: with 100,000 regions it costs a good part of
+    /// a second of CPU, so callers poll it sparingly.
+    pub fn leaderless(&self) -> (usize, usize) {
+        let regions = self.client.regions();
+        let missing = regions
+            .iter()
+            .filter(|i| i.leader_store.is_none_or(|s| self.node(s).is_none()))
+            .count();
+        (missing, regions.len())
     }
 
     /// Waits until every region has a leader on a running store.
+    ///
+    /// Polls with pauses ten times as long as a check takes, so that watching a cluster of many
+    /// regions does not starve the stores it waits for.
     pub fn wait_leaders(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            let regions = self.client.regions();
-            let missing = regions
-                .iter()
-                .filter(|i| i.leader_store.is_none_or(|s| self.node(s).is_none()))
-                .count();
-            if missing == 0 && !regions.is_empty() {
+            let checked = Instant::now();
+            let (missing, regions) = self.leaderless();
+            if missing == 0 && regions > 0 {
                 return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(Error::Timeout);
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(POLL_PAUSE.max(checked.elapsed() * 10));
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct StoreConfig {
     pub apply_pollers: usize,
     /// Threads writing raft logs (store writers), each doing group commit.
     pub store_writers: usize,
+    /// Threads building region snapshots: at most this many snapshots are built at a time
+    /// (see `snapshot_pool`).
+    pub snapshot_workers: usize,
     /// Peers a poller takes per round.
     pub max_batch_size: usize,
     /// Messages drained from one peer's mailbox per round, so a hot peer cannot starve others.
@@ -74,6 +77,7 @@ impl Default for StoreConfig {
             raft_pollers: 2,
             apply_pollers: 1,
             store_writers: 1,
+            snapshot_workers: 2,
             max_batch_size: 256,
             messages_per_tick: 1024,
             mailbox_capacity: 4096,
@@ -124,6 +128,7 @@ impl StoreConfig {
             ("raft_pollers", self.raft_pollers),
             ("apply_pollers", self.apply_pollers),
             ("store_writers", self.store_writers),
+            ("snapshot_workers", self.snapshot_workers),
             ("max_batch_size", self.max_batch_size),
             ("messages_per_tick", self.messages_per_tick),
             ("mailbox_capacity", self.mailbox_capacity),
@@ -196,6 +201,7 @@ mod tests {
             ("election_ticks", |c| c.election_ticks = c.heartbeat_ticks),
             ("lease_margin", |c| c.lease_margin = Duration::from_secs(5)),
             ("store_writers", |c| c.store_writers = 0),
+            ("snapshot_workers", |c| c.snapshot_workers = 0),
             ("mailbox_capacity", |c| c.mailbox_capacity = 0),
             ("request_timeout", |c| c.request_timeout = Duration::ZERO),
             ("log_gc_count_limit", |c| {

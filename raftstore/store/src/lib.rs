@@ -47,6 +47,7 @@ pub mod peer;
 pub mod poll;
 pub mod router;
 pub mod sim;
+pub mod snapshot_pool;
 pub mod store_fsm;
 pub mod ticker;
 pub mod transport;

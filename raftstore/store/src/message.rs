@@ -185,6 +185,48 @@ pub enum PeerMsg {
     Campaign,
     /// Wake from hibernation and tick again (the leader's store went silent).
     Wake,
+    /// What became of a message this peer sent to peer `to`: a snapshot handed to the
+    /// transport, or any message the transport could not take (its store is unreachable).
+    Sent {
+        /// The peer the message was for.
+        to: u64,
+        /// Whether it carried a snapshot.
+        snapshot: bool,
+        /// Whether the transport took it.
+        delivered: bool,
+    },
+}
+
+/// What the sender of a message may need to hear once the transport took it or refused it
+/// (see [`PeerMsg::Sent`]): about a snapshot, either; about any other message, only a refusal.
+#[derive(Clone, Copy, Debug)]
+pub struct SentReport {
+    /// The sending peer's region.
+    pub region_id: u64,
+    to: u64,
+    snapshot: bool,
+}
+
+impl SentReport {
+    /// The report to make about `msg`, taken before it is sent; `None` for a message to no
+    /// peer (store heartbeats, tombstone notices).
+    pub fn of(msg: &RaftMessage) -> Option<SentReport> {
+        let m = msg.message.as_ref().filter(|m| m.to != 0)?;
+        Some(SentReport {
+            region_id: msg.region_id,
+            to: m.to,
+            snapshot: m.kind() == raft::raftpb::MessageType::MsgSnap,
+        })
+    }
+
+    /// The message for the sender, if it needs one given whether the transport took it.
+    pub fn into_msg(self, delivered: bool) -> Option<PeerMsg> {
+        (self.snapshot || !delivered).then_some(PeerMsg::Sent {
+            to: self.to,
+            snapshot: self.snapshot,
+            delivered,
+        })
+    }
 }
 
 /// A write the peer proposed, waiting to be applied.

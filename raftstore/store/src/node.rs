@@ -32,6 +32,7 @@ use crate::peer::PeerFsm;
 use crate::peer::read::try_local_read;
 use crate::poll::{PollContext, RaftPoller, StoreContext};
 use crate::router::{ApplyRouter, RaftRouter};
+use crate::snapshot_pool::{SnapshotBuilder, SnapshotPool};
 use crate::store_fsm::StoreFsm;
 use crate::ticker::{self, TickSet, TickerStop};
 use crate::transport::{MessageSink, Transport};
@@ -167,6 +168,7 @@ pub struct Node<E: KvEngine> {
     raft_system: BatchSystem<PeerFsm<E>, StoreFsm<E>>,
     apply_system: BatchSystem<ApplyFsm<E>, ApplyControl>,
     writers: Option<StoreWriters>,
+    snapshot_pool: Arc<SnapshotPool<E>>,
     ticker: Option<JoinHandle<()>>,
     ticker_stop: Arc<TickerStop>,
     ticking: Arc<TickSet>,
@@ -212,6 +214,7 @@ impl<E: KvEngine> Node<E> {
             &writer_stats,
         );
         spawn_apply_pool(&mut apply_system, &engine, &raft_router, &failed)?;
+        let snapshot_pool = SnapshotPool::start(&engine, cfg.snapshot_workers, store_id);
         let store_ctx = StoreContext {
             cfg: Arc::clone(&cfg),
             engine: engine.clone(),
@@ -223,6 +226,7 @@ impl<E: KvEngine> Node<E> {
             writers: writer_handle,
             ticking: Arc::clone(&ticking),
             dead_stores: Arc::default(),
+            snapshots: SnapshotBuilder::Pool(Arc::clone(&snapshot_pool)),
         };
         raft_system
             .spawn(move |_| RaftPoller {
@@ -250,6 +254,7 @@ impl<E: KvEngine> Node<E> {
             raft_system,
             apply_system,
             writers: Some(writers),
+            snapshot_pool,
             ticker: Some(ticker),
             ticker_stop,
             ticking,
@@ -321,6 +326,7 @@ impl<E: KvEngine> Node<E> {
             let _ = ticker.join();
         }
         self.raft_system.shutdown();
+        self.snapshot_pool.stop();
         self.apply_system.shutdown();
         if let Some(writers) = self.writers.take() {
             writers.join();

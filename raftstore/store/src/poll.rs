@@ -15,10 +15,11 @@ use parking_lot::RwLock;
 use tracing::warn;
 
 use crate::config::StoreConfig;
-use crate::message::{ApplyMsg, PeerMsg, RaftMessage, StoreMsg};
+use crate::message::{ApplyMsg, PeerMsg, RaftMessage, SentReport, StoreMsg};
 use crate::meta::StoreMeta;
 use crate::peer::PeerFsm;
 use crate::router::{ApplyRouter, RaftRouter};
+use crate::snapshot_pool::SnapshotBuilder;
 use crate::store_fsm::StoreFsm;
 use crate::ticker::TickSet;
 use crate::transport::Transport;
@@ -47,6 +48,8 @@ pub struct StoreContext<E: KvEngine> {
     pub ticking: Arc<TickSet>,
     /// Stores silent for an election timeout (kept by the store FSM from store heartbeats).
     pub dead_stores: Arc<RwLock<HashSet<u64>>>,
+    /// Where leaders' snapshots are built.
+    pub snapshots: SnapshotBuilder<E>,
 }
 
 /// What a peer reaches during a round, and what it leaves for the end of the round.
@@ -92,7 +95,14 @@ impl<E: KvEngine> PollContext<E> {
         if !self.outbox.is_empty() {
             metrics::counter!("flotilla_raft_messages_sent").increment(self.outbox.len() as u64);
             for msg in self.outbox.drain(..) {
-                let _ = self.store.transport.send(msg);
+                let report = SentReport::of(&msg);
+                let delivered = self.store.transport.send(msg).is_ok();
+                // The sender learns the outcome (see `PeerFsm::on_sent`).
+                if let Some(report) = report
+                    && let Some(sent) = report.into_msg(delivered)
+                {
+                    let _ = self.store.raft_router.force_send(report.region_id, sent);
+                }
             }
             self.store.transport.flush();
         }

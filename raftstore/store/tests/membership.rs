@@ -1,5 +1,5 @@
-//! Membership through the API: a learner catching up by snapshot, a replica moved while
-//! clients write, a removed peer leaving a tombstone.
+//! Membership through the API: a learner catching up by snapshot (also when snapshots are
+//! lost on the way), a replica moved while clients write, a removed peer leaving a tombstone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +19,33 @@ fn cluster(regions: u64) -> LocalCluster<MemEngine> {
 
 #[test]
 fn a_learner_on_a_new_store_catches_up_by_snapshot() {
+    learner_catches_up_by_snapshot(0);
+}
+
+/// The leader hears that a snapshot left (the transport took it) and, finding the learner
+/// still behind, sends another: a lost snapshot does not leave the learner waiting forever.
+#[test]
+fn a_lost_snapshot_is_sent_again() {
+    learner_catches_up_by_snapshot(2);
+}
+
+/// Adds a learner on a new store to a region of 50 keys and checks it catches up, with the
+/// first `lost` snapshots dropped on the way.
+#[allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+fn learner_catches_up_by_snapshot(lost: u64) {
     let mut cluster = cluster(1);
+    let dropped = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&dropped);
+    cluster.transport.add_filter(Box::new(move |m| {
+        let snapshot = m
+            .message
+            .as_ref()
+            .is_some_and(|m| m.kind() == raft::raftpb::MessageType::MsgSnap);
+        !(snapshot && counter.fetch_add(1, Ordering::SeqCst) < lost)
+    }));
     let client = cluster.client();
     for i in 0..50u32 {
         client
@@ -54,6 +80,10 @@ fn a_learner_on_a_new_store_catches_up_by_snapshot() {
             .peers
             .iter()
             .any(|p| p.store_id == store && p.role() == PeerRole::Learner)
+    );
+    assert!(
+        dropped.load(Ordering::SeqCst) > lost,
+        "{lost} snapshots lost, then one delivered"
     );
 }
 

@@ -10,15 +10,10 @@ use engine::{RocksConfig, RocksEngine};
 use raftstore::StoreConfig;
 use raftstore::cluster::{LocalCluster, split_key};
 
+mod support;
+
 fn config() -> StoreConfig {
-    StoreConfig {
-        tick_interval: Duration::from_millis(10),
-        election_ticks: 10,
-        heartbeat_ticks: 2,
-        lease_margin: Duration::from_millis(20),
-        raft_pollers: 1,
-        ..StoreConfig::default()
-    }
+    support::config(10)
 }
 
 fn open(dir: &Path, store: u64) -> RocksEngine {

@@ -56,7 +56,7 @@ pub(super) fn wakes(msg: &PeerMsg, role: StateRole) -> bool {
             !ignored
         }
         PeerMsg::Request(_) | PeerMsg::Admin(_) | PeerMsg::Campaign | PeerMsg::Wake => true,
-        PeerMsg::Persisted(_) | PeerMsg::Applied(_) | PeerMsg::Tick => false,
+        PeerMsg::Persisted(_) | PeerMsg::Applied(_) | PeerMsg::Tick | PeerMsg::Sent { .. } => false,
     }
 }
 

@@ -33,7 +33,7 @@ use engine::{CacheBudget, KvEngine, Peer, PeerStorage, Region, RegionId};
 use prost::Message as _;
 use raft::raftpb::Message;
 use raft::{LOCAL_APPEND_THREAD, LOCAL_APPLY_THREAD, RawNode, StateRole};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::cmd::{CmdHeader, RaftCmd};
 use crate::config::StoreConfig;
@@ -230,6 +230,11 @@ impl<E: KvEngine> PeerFsm<E> {
                     let _ = self.raw.campaign();
                 }
                 PeerMsg::Wake => {}
+                PeerMsg::Sent {
+                    to,
+                    snapshot,
+                    delivered,
+                } => self.on_sent(to, snapshot, delivered),
             }
         }
         self.handle_ready(ctx);
@@ -239,23 +244,30 @@ impl<E: KvEngine> PeerFsm<E> {
         self.finish_going_quiet(ctx);
     }
 
-    /// Builds the snapshot the core asked for; it sends it on its next try.
+    /// Has the snapshot the core asked for built (see [`crate::snapshot_pool`]); the core sends
+    /// it on its next try.
     fn generate_snapshot(&mut self, ctx: &PollContext<E>) {
-        let started = Instant::now();
-        match snapshot::build(&ctx.store.engine, self.region.id) {
-            Ok(snap) => {
-                let took = started.elapsed();
-                metrics::counter!("flotilla_snapshots_built").increment(1);
-                metrics::histogram!("flotilla_snapshot_build_seconds").record(took.as_secs_f64());
-                info!(
-                    region = self.region.id,
-                    ?took,
-                    bytes = snap.data.len(),
-                    "snapshot built"
-                );
-                self.storage.set_generated_snapshot(snap);
-            }
-            Err(err) => warn!(region = self.region.id, %err, "snapshot build failed"),
+        ctx.store
+            .snapshots
+            .request(&ctx.store.engine, &self.storage);
+    }
+
+    /// Tells the core what became of a message it sent. A snapshot handed to the transport is
+    /// reported finished: the follower answers once it installed it, and if it dropped it
+    /// (corrupt, or lost on the way) the leader's next probe after a heartbeat finds the
+    /// follower still behind and sends another. Without a report the follower's progress would
+    /// wait for that snapshot forever.
+    fn on_sent(&mut self, to: u64, snapshot: bool, delivered: bool) {
+        if !delivered {
+            self.raw.report_unreachable(to);
+        }
+        if snapshot {
+            let status = if delivered {
+                raft::SnapshotStatus::Finish
+            } else {
+                raft::SnapshotStatus::Failure
+            };
+            self.raw.report_snapshot(to, status);
         }
     }
 

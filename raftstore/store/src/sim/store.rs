@@ -30,11 +30,12 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::apply::{ApplyControl, ApplyFsm, ApplyRound};
 use crate::config::StoreConfig;
 use crate::error::{Error, Result};
-use crate::message::{ApplyMsg, PeerMsg, RaftMessage, RegionRequest};
+use crate::message::{ApplyMsg, PeerMsg, RaftMessage, RegionRequest, SentReport};
 use crate::meta::StoreMeta;
 use crate::peer::PeerFsm;
 use crate::peer::read::try_local_read;
 use crate::poll::{PollContext, StoreContext};
+use crate::snapshot_pool::SnapshotBuilder;
 use crate::store_fsm::StoreFsm;
 use crate::transport::{Transport, TransportError};
 use crate::writer::{WriteTask, WriterHandle, write_tasks};
@@ -198,6 +199,7 @@ impl SimStore {
             writers: WriterHandle::detached(),
             ticking: Arc::default(),
             dead_stores: Arc::default(),
+            snapshots: SnapshotBuilder::Inline,
         }
     }
 
@@ -291,7 +293,18 @@ impl SimStore {
         let ctx = &mut running.ctx;
         running.write_queue.extend(ctx.write_tasks.drain(..));
         running.apply_queue.extend(ctx.apply_tasks.drain(..));
-        (handled, ctx.outbox.drain(..).collect())
+        let outbox: Vec<RaftMessage> = ctx.outbox.drain(..).collect();
+        // The simulated network takes every message (and may lose it later), as a transport
+        // that accepted a snapshot reports it sent.
+        for report in outbox.iter().filter_map(SentReport::of) {
+            if let (Some(sent), Some(mailbox)) = (
+                report.into_msg(true),
+                running.mailboxes.get_mut(&report.region_id),
+            ) {
+                mailbox.push(sent);
+            }
+        }
+        (handled, outbox)
     }
 
     /// Runs one store-writer round on a random prefix of the write queue, with an fsync; the
