@@ -51,7 +51,9 @@ pub struct PeerStorage<E: KvEngine> {
 }
 
 struct PeerStorageCore {
-    region: Region,
+    /// Shared with the peer, its apply side, read delegate and the store's meta: one copy per
+    /// replica, replaced whole on a change.
+    region: Arc<Region>,
     /// Hard state and log end, as of the last prepared write.
     ///
     /// Invariant: the term and vote are those of the last raft state written to the engine (or
@@ -118,7 +120,7 @@ impl<E: KvEngine> PeerStorage<E> {
             engine,
             region_id,
             core: Arc::new(RwLock::new(PeerStorageCore {
-                region,
+                region: Arc::new(region),
                 raft_state,
                 apply_state,
                 cache: EntryCache::new(budget),
@@ -134,12 +136,12 @@ impl<E: KvEngine> PeerStorage<E> {
     }
 
     /// The region as last set.
-    pub fn region(&self) -> Region {
-        self.core.read().region.clone()
+    pub fn region(&self) -> Arc<Region> {
+        Arc::clone(&self.core.read().region)
     }
 
     /// Replaces the in-memory region (after a conf change or split was applied).
-    pub fn set_region(&self, region: Region) {
+    pub fn set_region(&self, region: Arc<Region>) {
         self.core.write().region = region;
     }
 
@@ -290,7 +292,7 @@ impl<E: KvEngine> PeerStorage<E> {
         core.raft_state = raft_state;
         core.apply_state = apply_state;
         if let Some(region) = &meta.region {
-            core.region = region.clone();
+            core.region = Arc::new(region.clone());
         }
         core.cache.clear();
         Ok(meta)

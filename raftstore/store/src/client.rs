@@ -216,8 +216,9 @@ impl Client {
             .region(region_id)?
             .region
             .peers
-            .into_iter()
+            .iter()
             .find(|p| p.store_id == from_store)
+            .cloned()
             .ok_or_else(|| Error::InvalidRequest(format!("no peer on store {from_store}")))?;
         let learner = Peer {
             role: PeerRole::Learner as i32,
@@ -480,14 +481,14 @@ mod tests {
 
     fn info(conf_ver: u64, leader_store: Option<u64>) -> RegionInfo {
         RegionInfo {
-            region: Region {
+            region: Arc::new(Region {
                 id: 1,
                 epoch: Some(RegionEpoch {
                     conf_ver,
                     version: 1,
                 }),
                 ..Region::default()
-            },
+            }),
             leader_store,
         }
     }

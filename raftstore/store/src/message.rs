@@ -7,6 +7,7 @@
 //!                                                          └── answers the client's callback
 //! ```
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -257,7 +258,7 @@ pub enum ApplyMsg {
     /// Apply these entries.
     Apply(Box<ApplyTask>),
     /// The region's membership or range changed through a path other than the log (a snapshot).
-    Reset(Box<(Region, ApplyState)>),
+    Reset(Box<(Arc<Region>, ApplyState)>),
 }
 
 /// What the apply side reports back to the peer.
@@ -268,7 +269,7 @@ pub struct ApplyResult {
     /// Conf changes applied, in order, for the peer to apply to its `RawNode`.
     pub conf_changes: Vec<ConfChangeV2>,
     /// The region after the task, when a conf change altered it.
-    pub region: Option<Region>,
+    pub region: Option<Arc<Region>>,
     /// The new compaction point when a compact-log command was applied.
     pub compacted_to: Option<(u64, u64)>,
     /// The core's responses (`MsgStorageApplyResp`).

@@ -17,7 +17,7 @@ use crate::peer::lease::ReadDelegate;
 #[derive(Clone, Debug, PartialEq)]
 pub struct RegionInfo {
     /// The region (range, epoch, peers).
-    pub region: Region,
+    pub region: Arc<Region>,
     /// The store of the leader this store's peer knows of.
     pub leader_store: Option<u64>,
 }
@@ -45,7 +45,7 @@ struct Regions {
 
 impl StoreMeta {
     /// Records `region` (replacing the entry with its start key or id) and its leader.
-    pub fn update(&self, region: &Region, leader_store: Option<u64>) {
+    pub fn update(&self, region: &Arc<Region>, leader_store: Option<u64>) {
         let mut regions = self.regions.write();
         let Regions { by_id, by_start } = &mut *regions;
         if let Some(old) = by_id.remove(&region.id) {
@@ -65,7 +65,7 @@ impl StoreMeta {
         by_id.insert(
             region.id,
             RegionInfo {
-                region: region.clone(),
+                region: Arc::clone(region),
                 leader_store,
             },
         );
@@ -168,8 +168,8 @@ mod tests {
     #[test]
     fn finds_the_region_of_a_key() {
         let meta = StoreMeta::default();
-        meta.update(&region(1, b"", b"m"), Some(1));
-        meta.update(&region(2, b"m", b""), None);
+        meta.update(&Arc::new(region(1, b"", b"m")), Some(1));
+        meta.update(&Arc::new(region(2, b"m", b"")), None);
         assert_eq!(meta.region_for_key(b"a").unwrap().region.id, 1);
         assert_eq!(meta.region_for_key(b"m").unwrap().region.id, 2);
         assert_eq!(meta.region_for_key(b"zz").unwrap().region.id, 2);
@@ -179,10 +179,10 @@ mod tests {
     #[test]
     fn a_gap_is_not_covered_and_updates_replace() {
         let meta = StoreMeta::default();
-        meta.update(&region(1, b"a", b"c"), None);
+        meta.update(&Arc::new(region(1, b"a", b"c")), None);
         assert!(meta.region_for_key(b"d").is_none());
         assert!(meta.region_for_key(b"0").is_none());
-        meta.update(&region(1, b"a", b"e"), Some(3));
+        meta.update(&Arc::new(region(1, b"a", b"e")), Some(3));
         assert_eq!(meta.len(), 1);
         assert_eq!(meta.region_for_key(b"d").unwrap().leader_store, Some(3));
         assert_eq!(
@@ -208,16 +208,16 @@ mod tests {
                 .collect(),
             ..region(id, b"", b"")
         };
-        meta.update(&with_peers(1, &[1, 2, 3]), None);
+        meta.update(&Arc::new(with_peers(1, &[1, 2, 3])), None);
         meta.update(
-            &Region {
+            &Arc::new(Region {
                 start_key: Bytes::from_static(b"m"),
                 ..with_peers(2, &[1, 4])
-            },
+            }),
             None,
         );
         assert_eq!(meta.peer_stores(), vec![1, 2, 3, 4]);
-        meta.update(&with_peers(1, &[1, 2, 5]), None);
+        meta.update(&Arc::new(with_peers(1, &[1, 2, 5])), None);
         assert_eq!(
             meta.peer_stores(),
             vec![1, 2, 4, 5],

@@ -1,5 +1,7 @@
 //! Executing one committed entry on the apply side.
 
+use std::sync::Arc;
+
 use engine::{
     ApplyBatch, KvEngine, Peer, PeerRole, PeerState, Region, RegionEpoch, RegionId,
     RegionLocalState,
@@ -49,7 +51,7 @@ fn apply_normal<E: KvEngine>(
         return Err(Error::EpochNotMatch {
             region_id: fsm.region.id,
             request: epoch,
-            current: Box::new(fsm.region.clone()),
+            current: Box::new(Region::clone(&fsm.region)),
         });
     }
     if let Some(admin) = &cmd.admin {
@@ -122,12 +124,12 @@ fn apply_conf_change<E: KvEngine>(
     };
     match change_region(&fsm.region, &cc) {
         Ok(region) => {
-            fsm.region = region.clone();
             batch.put_region_state(
                 RegionId(region.id),
                 &RegionLocalState::new(PeerState::Normal, region.clone()),
             );
-            result.region = Some(region);
+            fsm.region = Arc::new(region);
+            result.region = Some(Arc::clone(&fsm.region));
             result.conf_changes.push(cc);
             Ok(Response::Written)
         }

@@ -30,7 +30,7 @@ use crate::router::RaftRouter;
 
 /// One region's apply side.
 pub struct ApplyFsm<E: KvEngine> {
-    region: Region,
+    region: Arc<Region>,
     state: ApplyState,
     _engine: std::marker::PhantomData<E>,
 }
@@ -41,7 +41,7 @@ impl<E: KvEngine> Fsm for ApplyFsm<E> {
 
 impl<E: KvEngine> ApplyFsm<E> {
     /// The apply side of `region`, which has applied up to `state`.
-    pub fn new(region: Region, state: ApplyState) -> ApplyFsm<E> {
+    pub fn new(region: Arc<Region>, state: ApplyState) -> ApplyFsm<E> {
         ApplyFsm {
             region,
             state,

@@ -1,6 +1,6 @@
 //! Admin requests on the leader: membership changes and leadership transfer.
 
-use engine::KvEngine;
+use engine::{KvEngine, Region};
 use prost::Message as _;
 use raft::raftpb::{ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2};
 
@@ -45,7 +45,7 @@ pub(super) fn handle<E: KvEngine>(
                 callback.done(Err(Error::EpochNotMatch {
                     region_id: peer.region.id,
                     request: header.epoch.unwrap_or_default(),
-                    current: Box::new(peer.region.clone()),
+                    current: Box::new(Region::clone(&peer.region)),
                 }));
                 return;
             }

@@ -19,6 +19,7 @@
 //! of the same term can vouch for the lease. Reads then go through read-index, which is always
 //! safe.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use engine::Region;
@@ -32,7 +33,7 @@ pub struct ReadDelegate {
 
 #[derive(Debug, Default)]
 struct DelegateState {
-    region: Region,
+    region: Arc<Region>,
     /// The lease end, while this peer leads and no transfer is in progress.
     lease_until: Option<Instant>,
     /// Applied index of the peer.
@@ -45,7 +46,7 @@ struct DelegateState {
 
 impl ReadDelegate {
     /// The delegate of `region`, with no lease.
-    pub fn new(region: Region) -> ReadDelegate {
+    pub fn new(region: Arc<Region>) -> ReadDelegate {
         ReadDelegate {
             state: Mutex::new(DelegateState {
                 region,
@@ -56,7 +57,7 @@ impl ReadDelegate {
 
     /// The region as its peer last set it, if a local read may be served now; `None` sends the
     /// read through the peer.
-    pub fn region_for_local_read(&self, now: Instant) -> Option<Region> {
+    pub fn region_for_local_read(&self, now: Instant) -> Option<Arc<Region>> {
         let state = self.state.lock();
         let valid = state.lease_until.is_some_and(|until| now < until)
             && state.term_start_index > 0
@@ -104,7 +105,7 @@ impl ReadDelegate {
     }
 
     /// The peer's region changed.
-    pub fn set_region(&self, region: Region) {
+    pub fn set_region(&self, region: Arc<Region>) {
         self.state.lock().region = region;
     }
 
@@ -126,7 +127,7 @@ mod tests {
     #[test]
     fn a_lease_needs_leadership_renewal_and_the_term_start_applied() {
         let now = Instant::now();
-        let lease = ReadDelegate::new(Region::default());
+        let lease = ReadDelegate::new(Arc::default());
         lease.renew(now + Duration::from_secs(1));
         assert!(lease.region_for_local_read(now).is_none(), "not a leader");
         lease.on_leader(7);
@@ -149,7 +150,7 @@ mod tests {
     #[test]
     fn renewals_never_shorten_and_a_transfer_suspends_the_term() {
         let now = Instant::now();
-        let lease = ReadDelegate::new(Region::default());
+        let lease = ReadDelegate::new(Arc::default());
         lease.on_leader(1);
         lease.set_applied(1);
         lease.renew(now + Duration::from_secs(2));

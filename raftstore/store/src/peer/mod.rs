@@ -50,7 +50,8 @@ use pending::{PendingProposals, PendingRead, PendingReads};
 /// One replica of one region.
 pub struct PeerFsm<E: KvEngine> {
     peer: Peer,
-    region: Region,
+    /// Shared with the storage, the apply side, the read delegate and the store's meta.
+    region: Arc<Region>,
     raw: RawNode<PeerStorage<E>>,
     storage: PeerStorage<E>,
     proposals: PendingProposals,
@@ -123,7 +124,7 @@ impl<E: KvEngine> PeerFsm<E> {
         engine::ApplyBatch::put_region_state(
             &mut batch,
             region_id,
-            &engine::RegionLocalState::new(engine::PeerState::Applying, region.clone()),
+            &engine::RegionLocalState::new(engine::PeerState::Applying, region),
         );
         engine::ApplyBatch::put_apply_state(&mut batch, region_id, &engine::ApplyState::default());
         engine::RaftLogBatch::put_raft_state(
@@ -133,6 +134,7 @@ impl<E: KvEngine> PeerFsm<E> {
         );
         engine.write(&mut batch, true)?;
         let storage = PeerStorage::open(engine, region_id, budget)?;
+        let region = storage.region();
         PeerFsm::assemble(cfg, storage, peer, region)
     }
 
@@ -143,7 +145,7 @@ impl<E: KvEngine> PeerFsm<E> {
         cfg: &StoreConfig,
         storage: PeerStorage<E>,
         peer: Peer,
-        region: Region,
+        region: Arc<Region>,
     ) -> Result<PeerFsm<E>> {
         let applied = storage.apply_state().applied_index;
         let mut raft_cfg = cfg.raft_config(peer.id, applied);
@@ -156,7 +158,7 @@ impl<E: KvEngine> PeerFsm<E> {
         })?;
         Ok(PeerFsm {
             peer,
-            region: region.clone(),
+            region: Arc::clone(&region),
             raw,
             storage,
             proposals: PendingProposals::default(),
@@ -174,7 +176,7 @@ impl<E: KvEngine> PeerFsm<E> {
     }
 
     /// The region as this peer knows it.
-    pub fn region(&self) -> &Region {
+    pub fn region(&self) -> &Arc<Region> {
         &self.region
     }
 
@@ -361,7 +363,7 @@ impl<E: KvEngine> PeerFsm<E> {
             return Err(Error::EpochNotMatch {
                 region_id: self.region.id,
                 request: asked,
-                current: Box::new(self.region.clone()),
+                current: Box::new(Region::clone(&self.region)),
             });
         }
         read::check_keys(&self.region, request)
@@ -487,7 +489,7 @@ impl<E: KvEngine> PeerFsm<E> {
         }
     }
 
-    fn set_region(&mut self, region: Region, ctx: &mut PollContext<E>) {
+    fn set_region(&mut self, region: Arc<Region>, ctx: &mut PollContext<E>) {
         // Peers removed by this change may never hear of it (a leader stops replicating to
         // them at once): every replica that applies the removal tells them.
         for old in &self.region.peers {
@@ -498,8 +500,8 @@ impl<E: KvEngine> PeerFsm<E> {
             }
         }
         let me = region.peers.iter().find(|p| p.id == self.peer.id).cloned();
-        self.storage.set_region(region.clone());
-        self.delegate.set_region(region.clone());
+        self.storage.set_region(Arc::clone(&region));
+        self.delegate.set_region(Arc::clone(&region));
         self.region = region;
         match me {
             Some(me) => {
@@ -523,7 +525,10 @@ impl<E: KvEngine> PeerFsm<E> {
         engine::ApplyBatch::put_region_state(
             &mut batch,
             RegionId(region_id),
-            &engine::RegionLocalState::new(engine::PeerState::Tombstone, self.region.clone()),
+            &engine::RegionLocalState::new(
+                engine::PeerState::Tombstone,
+                Region::clone(&self.region),
+            ),
         );
         engine::RaftLogBatch::clear_raft(&mut batch, RegionId(region_id));
         engine::ApplyBatch::delete_data_range(
