@@ -169,6 +169,7 @@ pub struct Node<E: KvEngine> {
     apply_system: BatchSystem<ApplyFsm<E>, ApplyControl>,
     writers: Option<StoreWriters>,
     snapshot_pool: Arc<SnapshotPool<E>>,
+    cache_budget: Arc<CacheBudget>,
     ticker: Option<JoinHandle<()>>,
     ticker_stop: Arc<TickerStop>,
     ticking: Arc<TickSet>,
@@ -255,6 +256,7 @@ impl<E: KvEngine> Node<E> {
             apply_system,
             writers: Some(writers),
             snapshot_pool,
+            cache_budget: budget,
             ticker: Some(ticker),
             ticker_stop,
             ticking,
@@ -286,6 +288,12 @@ impl<E: KvEngine> Node<E> {
     /// The store writers' counters (batches are fsyncs when logs are synced).
     pub fn writer_stats(&self) -> &WriterStats {
         &self.writer_stats
+    }
+
+    /// Bytes held by the entry caches of every region of this store (quiet regions hold
+    /// none).
+    pub fn entry_cache_bytes(&self) -> usize {
+        self.cache_budget.used_bytes()
     }
 
     /// The regions whose peers here are awake (tick), in id order; the others are quiet.

@@ -48,6 +48,11 @@ fn idle_regions_go_quiet_and_a_write_wakes_one() {
     wait_until("every region quiet", Duration::from_secs(10), || {
         all_quiet(&cluster, &[1, 2, 3])
     });
+    // Quiet regions gave their entry caches back (a follower's last append may reach the
+    // cache after it went quiet; it is released when the write's answer arrives).
+    wait_until("entry caches released", Duration::from_secs(10), || {
+        (1..=3).all(|s| cluster.node(s).unwrap().entry_cache_bytes() == 0)
+    });
     // A write to a quiet region is served, and the region goes quiet again afterwards.
     client.put_blocking(key_in(7, count), "w").unwrap();
     assert_eq!(

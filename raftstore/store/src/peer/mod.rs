@@ -23,7 +23,7 @@ pub mod pending;
 pub(crate) mod read;
 pub mod snapshot;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,14 +60,13 @@ pub struct PeerFsm<E: KvEngine> {
     leader_store: Option<u64>,
     /// Shared with callers' threads for lease reads.
     delegate: Arc<ReadDelegate>,
-    /// The lease length.
-    lease: Duration,
     /// Indexes of this term's proposals and when they were proposed: when one commits, a
     /// quorum heard the leader at that time, which renews the lease.
     lease_probes: VecDeque<(u64, Instant)>,
-    /// Peers heard from, by id: a peer created by a message, whose region lists no peers until
-    /// its snapshot arrives, answers the senders through this.
-    peer_cache: HashMap<u64, Peer>,
+    /// Peers heard from that are not members of the region as this peer knows it (a peer
+    /// created by a message, whose region lists no peers until its snapshot arrives, answers
+    /// the senders through this). A handful at most, so a list.
+    peer_cache: Vec<Peer>,
     /// Quiet (hibernating) or awake, and for how long it has been idle.
     hibernation: hibernate::Hibernation,
     /// The highest compaction point this leader proposed (log GC proposes each point once).
@@ -166,9 +165,8 @@ impl<E: KvEngine> PeerFsm<E> {
             role: StateRole::Follower,
             leader_store: None,
             delegate: Arc::new(ReadDelegate::new(region)),
-            lease: cfg.lease_duration(),
             lease_probes: VecDeque::new(),
-            peer_cache: HashMap::new(),
+            peer_cache: Vec::new(),
             hibernation: hibernate::Hibernation::default(),
             gc_proposed: 0,
             stopped: false,
@@ -244,6 +242,11 @@ impl<E: KvEngine> PeerFsm<E> {
             self.generate_snapshot(ctx);
         }
         self.finish_going_quiet(ctx);
+        if self.hibernation.is_quiet() {
+            // A follower may go quiet with its last append still at the writer, which fills
+            // the entry cache afterwards; a quiet peer hears of that write here.
+            self.storage.release_cache();
+        }
     }
 
     /// Has the snapshot the core asked for built (see [`crate::snapshot_pool`]); the core sends
@@ -319,7 +322,9 @@ impl<E: KvEngine> PeerFsm<E> {
             if !member {
                 // Members are found in the region; only strangers (a peer added by a
                 // configuration this one has not applied yet) need remembering to be answered.
-                self.peer_cache.entry(from.id).or_insert(from);
+                if !self.peer_cache.iter().any(|p| p.id == from.id) {
+                    self.peer_cache.push(from);
+                }
             }
         }
         let Some(m) = msg.message else {
@@ -573,11 +578,12 @@ impl<E: KvEngine> PeerFsm<E> {
             if let Ok(bytes) = <[u8; 8]>::try_from(&rs.request_ctx[..])
                 && let Some(asked_at) = self.reads.confirm(u64::from_be_bytes(bytes), rs.index)
             {
-                self.delegate.renew(asked_at + self.lease);
+                self.delegate
+                    .renew(asked_at + ctx.store.cfg.lease_duration());
             }
         }
         if let Some(hs) = rd.hard_state {
-            self.renew_lease_on_commit(hs.commit);
+            self.renew_lease_on_commit(hs.commit, ctx.store.cfg.lease_duration());
         }
         if self.raw.raft.lead_transferee != 0 {
             self.delegate.suspend_for_term();
@@ -598,7 +604,7 @@ impl<E: KvEngine> PeerFsm<E> {
 
     /// A quorum acknowledged the entries up to `commit`: the latest of this term's proposals
     /// among them proves leadership when it was proposed.
-    fn renew_lease_on_commit(&mut self, commit: u64) {
+    fn renew_lease_on_commit(&mut self, commit: u64, lease: Duration) {
         let mut proposed_at = None;
         while let Some(&(index, at)) = self.lease_probes.front() {
             if index > commit {
@@ -608,7 +614,7 @@ impl<E: KvEngine> PeerFsm<E> {
             self.lease_probes.pop_front();
         }
         if let Some(at) = proposed_at {
-            self.delegate.renew(at + self.lease);
+            self.delegate.renew(at + lease);
         }
     }
 
@@ -694,7 +700,7 @@ impl<E: KvEngine> PeerFsm<E> {
             .peers
             .iter()
             .find(|p| p.id == m.to)
-            .or_else(|| self.peer_cache.get(&m.to))?;
+            .or_else(|| self.peer_cache.iter().find(|p| p.id == m.to))?;
         Some(RaftMessage {
             region_id: self.region.id,
             from_peer: Some(self.peer.clone()),
