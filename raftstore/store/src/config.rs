@@ -33,6 +33,10 @@ pub struct StoreConfig {
     /// Threads building region snapshots: at most this many snapshots are built at a time
     /// (see `snapshot_pool`).
     pub snapshot_workers: usize,
+    /// How often every region of the store checks that it is still a member of its region
+    /// (a follower removed while its store was cut off never hears of it otherwise). The
+    /// checks are spread evenly over the interval: one message per follower per interval.
+    pub stale_peer_check_interval: Duration,
     /// Peers a poller takes per round.
     pub max_batch_size: usize,
     /// Messages drained from one peer's mailbox per round, so a hot peer cannot starve others.
@@ -78,6 +82,7 @@ impl Default for StoreConfig {
             apply_pollers: 1,
             store_writers: 1,
             snapshot_workers: 2,
+            stale_peer_check_interval: Duration::from_mins(10),
             max_batch_size: 256,
             messages_per_tick: 1024,
             mailbox_capacity: 4096,
@@ -105,6 +110,12 @@ impl StoreConfig {
         }
         if self.tick_interval.is_zero() {
             return bad("tick_interval", "must be above zero".into());
+        }
+        if self.stale_peer_check_interval < self.tick_interval {
+            return bad(
+                "stale_peer_check_interval",
+                "must be at least one tick".into(),
+            );
         }
         if self.heartbeat_ticks == 0 {
             return bad("heartbeat_ticks", "must be at least 1".into());
@@ -202,6 +213,9 @@ mod tests {
             ("lease_margin", |c| c.lease_margin = Duration::from_secs(5)),
             ("store_writers", |c| c.store_writers = 0),
             ("snapshot_workers", |c| c.snapshot_workers = 0),
+            ("stale_peer_check_interval", |c| {
+                c.stale_peer_check_interval = Duration::ZERO;
+            }),
             ("mailbox_capacity", |c| c.mailbox_capacity = 0),
             ("request_timeout", |c| c.request_timeout = Duration::ZERO),
             ("log_gc_count_limit", |c| {

@@ -62,6 +62,10 @@ pub struct RaftMessage {
     /// even when every region is quiet.
     #[prost(bool, tag = "12")]
     pub store_heartbeat: bool,
+    /// A follower asking a member whether it is still in the region (nothing else in the
+    /// message): a member of a newer configuration without it answers with a tombstone.
+    #[prost(bool, tag = "13")]
+    pub stale_check: bool,
 }
 
 impl RaftMessage {
@@ -186,6 +190,9 @@ pub enum PeerMsg {
     Campaign,
     /// Wake from hibernation and tick again (the leader's store went silent).
     Wake,
+    /// Check that this peer is still a member of its region (the store's periodic stale-peer
+    /// scan; see `PeerFsm::check_stale`).
+    CheckStale,
     /// What became of a message this peer sent to peer `to`: a snapshot handed to the
     /// transport, or any message the transport could not take (its store is unreachable).
     Sent {

@@ -141,6 +141,18 @@ impl StoreMeta {
             .collect()
     }
 
+    /// Up to `limit` region ids in key order from `from` (a start key), and the start key to
+    /// continue from (empty once the end is reached, so a caller cycles through every region).
+    pub fn region_ids_from(&self, from: &[u8], limit: usize) -> (Vec<u64>, Bytes) {
+        let regions = self.regions.read();
+        let mut range = regions
+            .by_start
+            .range::<[u8], _>((Bound::Included(from), Bound::Unbounded));
+        let ids = range.by_ref().take(limit).map(|(_, id)| *id).collect();
+        let next = range.next().map(|(key, _)| key.clone()).unwrap_or_default();
+        (ids, next)
+    }
+
     /// How many regions the store holds.
     pub fn len(&self) -> usize {
         self.regions.read().by_id.len()

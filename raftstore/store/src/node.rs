@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use batch_system::{BatchSystem, Config as BatchConfig};
 use engine::{CacheBudget, KvEngine, PeerState, recover_regions, write_initial_states};
-use tracing::info;
+use tracing::{info, info_span};
 
 use crate::apply::{ApplyControl, ApplyFsm, ApplyPoller};
 use crate::cmd::CmdHeader;
@@ -386,6 +386,7 @@ fn recover_peers<E: KvEngine>(
     ticking: &TickSet,
     (raft_router, apply_router): (&RaftRouter<E>, &ApplyRouter<E>),
 ) -> Result<usize> {
+    let _span = info_span!("recover_peers", store = cfg.store_id).entered();
     let mut recovered = 0usize;
     for region in recover_regions(engine)? {
         if region.peer_state() != PeerState::Normal {

@@ -24,7 +24,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 use engine::{KvEngine, PeerStorage};
 use parking_lot::Mutex;
-use tracing::{info, warn};
+use tracing::{info, info_span, warn};
 
 use crate::peer::snapshot;
 
@@ -146,6 +146,7 @@ impl<E: KvEngine> SnapshotPool<E> {
 /// it. A failed build is logged; the core asks again on its next attempt.
 fn build_into<E: KvEngine>(engine: &E, storage: &PeerStorage<E>) {
     let region_id = storage.region_id().0;
+    let _span = info_span!("snapshot_build", region = region_id).entered();
     let started = Instant::now();
     match snapshot::build(engine, region_id) {
         Ok(snap) => {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use std::sync::Arc;
 
 use batch_system::Fsm;
+use bytes::Bytes;
 use engine::{ApplyState, KvEngine, KvReader, Peer, PeerState, Region, RegionId};
 use raft::raftpb::MessageType;
 use tracing::{debug, info, warn};
@@ -20,6 +21,8 @@ use crate::poll::PollContext;
 pub struct StoreFsm<E: KvEngine> {
     store_id: u64,
     liveness: Liveness,
+    /// Where the stale-peer scan goes on (a start key; empty: from the beginning).
+    stale_scan_from: Bytes,
     _engine: PhantomData<E>,
 }
 
@@ -43,6 +46,7 @@ impl<E: KvEngine> StoreFsm<E> {
         StoreFsm {
             store_id,
             liveness: Liveness::default(),
+            stale_scan_from: Bytes::new(),
             _engine: PhantomData,
         }
     }
@@ -72,6 +76,7 @@ impl<E: KvEngine> StoreFsm<E> {
     /// quiet followers whose leader's store fell silent (only those: a dead store never wakes
     /// regions it does not lead).
     fn on_tick(&mut self, ctx: &mut PollContext<E>) {
+        self.scan_for_stale_peers(ctx);
         let live = &mut self.liveness;
         live.ticks += 1;
         if live.ticks % 16 == 1 {
@@ -122,6 +127,27 @@ impl<E: KvEngine> StoreFsm<E> {
                         .force_send(info.region.id, PeerMsg::Wake);
                 }
             }
+        }
+    }
+
+    /// Asks this tick's share of the store's regions to check their membership
+    /// ([`PeerFsm::check_stale`]), so that every region is asked once per
+    /// `stale_peer_check_interval`.
+    fn scan_for_stale_peers(&mut self, ctx: &PollContext<E>) {
+        let cfg = &ctx.store.cfg;
+        let regions = ctx.store.meta.len();
+        if regions == 0 {
+            return;
+        }
+        let ticks = (cfg.stale_peer_check_interval.as_nanos() / cfg.tick_interval.as_nanos()).max(1)
+            as usize;
+        let (ids, next) = ctx
+            .store
+            .meta
+            .region_ids_from(&self.stale_scan_from, regions.div_ceil(ticks));
+        self.stale_scan_from = next;
+        for id in ids {
+            let _ = ctx.store.raft_router.force_send(id, PeerMsg::CheckStale);
         }
     }
 

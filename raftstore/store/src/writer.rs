@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use engine::{KvEngine, PeerStorage, WriteBatch};
 use raft::raftpb::{Entry, HardState, Message, Snapshot};
-use tracing::{error, trace, warn};
+use tracing::{error, info_span, trace, warn};
 
 use crate::message::{PeerMsg, RaftMessage};
 use crate::router::RaftRouter;
@@ -285,6 +285,7 @@ fn install_snapshots<E: KvEngine>(tasks: &mut Vec<WriteTask<E>>) {
             return true;
         };
         let hard_state = task.hard_state.unwrap_or_default();
+        let _span = info_span!("snapshot_install", region = task.storage.region_id().0).entered();
         match crate::peer::snapshot::apply(&task.storage, snapshot, hard_state) {
             Ok(()) => true,
             Err(err) => {

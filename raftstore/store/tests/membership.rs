@@ -170,3 +170,55 @@ fn a_replica_moves_while_clients_write() {
     );
     assert!(old.get_data(&0u64.to_be_bytes()).unwrap().is_none());
 }
+
+/// A follower removed while cut off, whose removal notices are lost, stays quiet for ever unless
+/// it asks: the store's stale-peer scan makes it ask a member, which answers with a tombstone.
+#[test]
+fn a_removed_peer_that_never_heard_of_it_is_found_by_the_stale_scan() {
+    let cfg = raftstore::StoreConfig {
+        hibernate_ticks: 5,
+        stale_peer_check_interval: Duration::from_millis(300),
+        ..config(10)
+    };
+    let mut cluster = start(&cfg, 3, 1);
+    let client = cluster.client();
+    client.put_blocking(b"k".to_vec(), "v").unwrap();
+    let leader = client.region_for_key(b"").unwrap().leader_store.unwrap();
+    let removed = (1..=3).find(|&s| s != leader).unwrap();
+    wait_until("the region quiet", Duration::from_secs(10), || {
+        cluster.node(removed).unwrap().ticking_regions().is_empty()
+    });
+    // From now on nothing of region 1 reaches the store losing its replica (store heartbeats
+    // still do, so it does not wake to campaign).
+    cluster.transport.add_filter(Box::new(move |m| {
+        !(m.region_id == 1 && m.to_store() == removed)
+    }));
+    let store = cluster.add_store(MemEngine::new()).unwrap();
+    let to = Peer {
+        id: bootstrap_peer_id(1, store),
+        store_id: store,
+        role: PeerRole::Voter as i32,
+    };
+    client.move_replica_blocking(1, removed, to).unwrap();
+    // Every remaining replica applied the removal (and sent its notice, lost) before healing.
+    wait_until(
+        "the removal applied everywhere",
+        Duration::from_secs(10),
+        || {
+            (1..=store).filter(|&s| s != removed).all(|s| {
+                cluster.node(s).unwrap().handle().regions().iter().all(|i| {
+                    i.region.id != 1 || i.region.peers.iter().all(|p| p.store_id != removed)
+                })
+            })
+        },
+    );
+    cluster.transport.heal();
+    let engine = cluster.engine(removed).clone();
+    wait_until("the stale peer tombstoned", Duration::from_secs(10), || {
+        cluster.node(removed).unwrap().handle().regions().is_empty()
+            && engine
+                .region_state(RegionId(1))
+                .unwrap()
+                .is_some_and(|s| s.state() == PeerState::Tombstone)
+    });
+}

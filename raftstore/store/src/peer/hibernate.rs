@@ -51,12 +51,17 @@ pub(super) fn wakes(msg: &PeerMsg, role: StateRole) -> bool {
             let answer = kind.is_some_and(raft::is_response_msg);
             let heartbeat = kind == Some(MessageType::MsgHeartbeat);
             let ignored = m.quiet
+                || m.stale_check
                 || (role == StateRole::Leader && answer)
                 || (role == StateRole::Follower && heartbeat);
             !ignored
         }
         PeerMsg::Request(_) | PeerMsg::Admin(_) | PeerMsg::Campaign | PeerMsg::Wake => true,
-        PeerMsg::Persisted(_) | PeerMsg::Applied(_) | PeerMsg::Tick | PeerMsg::Sent { .. } => false,
+        PeerMsg::Persisted(_)
+        | PeerMsg::Applied(_)
+        | PeerMsg::Tick
+        | PeerMsg::Sent { .. }
+        | PeerMsg::CheckStale => false,
     }
 }
 

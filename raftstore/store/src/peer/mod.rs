@@ -230,6 +230,7 @@ impl<E: KvEngine> PeerFsm<E> {
                     let _ = self.raw.campaign();
                 }
                 PeerMsg::Wake => {}
+                PeerMsg::CheckStale => self.check_stale(ctx),
                 PeerMsg::Sent {
                     to,
                     snapshot,
@@ -255,6 +256,34 @@ impl<E: KvEngine> PeerFsm<E> {
         ctx.store
             .snapshots
             .request(&ctx.store.engine, &self.storage);
+    }
+
+    /// Asks a member of the region whether this peer still belongs to it: a follower removed
+    /// while its store was cut off, whose removal notices were lost, would otherwise keep its
+    /// data and memory for ever once quiet (nobody sends to a removed peer). A member of a
+    /// newer configuration without this peer answers with a tombstone (see
+    /// `on_raft_message`); a member that still lists it ignores the question without waking.
+    /// The store asks every region once per `stale_peer_check_interval`, spread over its ticks.
+    fn check_stale(&mut self, ctx: &mut PollContext<E>) {
+        if self.role == StateRole::Leader {
+            return;
+        }
+        let others = || self.region.peers.iter().filter(|p| p.id != self.peer.id);
+        let Some(to) = others()
+            .find(|p| Some(p.store_id) == self.leader_store)
+            .or_else(|| others().next())
+            .cloned()
+        else {
+            return;
+        };
+        ctx.outbox.push(RaftMessage {
+            region_id: self.region.id,
+            from_peer: Some(self.peer.clone()),
+            to_peer: Some(to),
+            epoch: self.region.epoch,
+            stale_check: true,
+            ..RaftMessage::default()
+        });
     }
 
     /// Tells the core what became of a message it sent. A snapshot handed to the transport is
