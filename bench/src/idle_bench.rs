@@ -137,6 +137,10 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
         .saturating_sub(cpu_before)
         .as_secs_f64();
     let still_ticking = ticking(&cluster);
+    let dormant: usize = (1..=STORES as u64)
+        .filter_map(|s| cluster.node(s))
+        .map(raftstore::Node::dormant_peers)
+        .sum();
 
     let replicas = opts.regions * STORES as u64;
     let cores = cpu / elapsed;
@@ -149,7 +153,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     ));
     report.line(format!(
         "setup (bootstrap, elections, one write per region, settle) {:.1} s; \
-         {still_ticking} replicas still ticking",
+         {still_ticking} replicas still ticking, {dormant} dormant (followers without a raft node)",
         setup.as_secs_f64(),
     ));
     report.line(format!(
@@ -165,6 +169,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     report.pair("replicas", replicas);
     report.pair("hibernate", !opts.no_hibernate);
     report.pair("ticking_replicas", still_ticking);
+    report.pair("dormant_replicas", dormant);
     report.pair("cpu_cores_used", format!("{cores:.5}"));
     report.pair(
         "cpu_us_per_replica_sec",

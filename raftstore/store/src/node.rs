@@ -11,7 +11,7 @@
 //! flushed beyond what the engine already made durable.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -170,6 +170,7 @@ pub struct Node<E: KvEngine> {
     writers: Option<StoreWriters>,
     snapshot_pool: Arc<SnapshotPool<E>>,
     cache_budget: Arc<CacheBudget>,
+    dormant_peers: Arc<AtomicUsize>,
     ticker: Option<JoinHandle<()>>,
     ticker_stop: Arc<TickerStop>,
     ticking: Arc<TickSet>,
@@ -189,22 +190,19 @@ impl<E: KvEngine> Node<E> {
             batch_config(&cfg, cfg.raft_pollers, "raft"),
             Box::new(StoreFsm::new(store_id)),
         )
-        .map_err(|err| Error::Engine(err.to_string()))?;
+        .map_err(engine_error)?;
         let (apply_router, mut apply_system) = BatchSystem::new(
             batch_config(&cfg, cfg.apply_pollers, "apply"),
             Box::new(ApplyControl),
         )
-        .map_err(|err| Error::Engine(err.to_string()))?;
+        .map_err(engine_error)?;
         let meta = Arc::new(StoreMeta::default());
         let budget = CacheBudget::new(cfg.entry_cache_bytes);
-        let failed = Arc::new(AtomicBool::new(false));
-        let writer_stats = Arc::new(WriterStats::default());
+        let (failed, writer_stats) = (Arc::new(AtomicBool::new(false)), Arc::default());
         let ticking = Arc::new(TickSet::default());
-
         let routers = (&raft_router, &apply_router);
         let recovered = recover_peers(&cfg, &engine, &budget, &meta, &ticking, routers)?;
         info!(store = store_id, regions = recovered, "store recovered");
-
         let (writer_handle, writers) = StoreWriters::start(
             cfg.store_writers,
             &engine,
@@ -216,6 +214,7 @@ impl<E: KvEngine> Node<E> {
         );
         spawn_apply_pool(&mut apply_system, &engine, &raft_router, &failed)?;
         let snapshot_pool = SnapshotPool::start(&engine, cfg.snapshot_workers, store_id);
+        let dormant_peers = Arc::new(AtomicUsize::new(0));
         let store_ctx = StoreContext {
             cfg: Arc::clone(&cfg),
             engine: engine.clone(),
@@ -228,12 +227,13 @@ impl<E: KvEngine> Node<E> {
             ticking: Arc::clone(&ticking),
             dead_stores: Arc::default(),
             snapshots: SnapshotBuilder::Pool(Arc::clone(&snapshot_pool)),
+            dormant_peers: Arc::clone(&dormant_peers),
         };
         raft_system
             .spawn(move |_| RaftPoller {
                 ctx: PollContext::new(store_ctx.clone()),
             })
-            .map_err(|err| Error::Engine(err.to_string()))?;
+            .map_err(engine_error)?;
         let ticker_stop = Arc::new(TickerStop::default());
         let ticker = ticker::start(
             cfg.tick_interval,
@@ -241,22 +241,22 @@ impl<E: KvEngine> Node<E> {
             Arc::clone(&ticking),
             Arc::clone(&ticker_stop),
         );
-        let endpoint = Arc::new(Endpoint {
-            store_id,
-            engine: engine.clone(),
-            router: raft_router,
-            meta,
-            stopped: Arc::new(AtomicBool::new(false)),
-        });
         Ok(Node {
+            endpoint: Arc::new(Endpoint {
+                store_id,
+                engine: engine.clone(),
+                router: raft_router,
+                meta,
+                stopped: Arc::new(AtomicBool::new(false)),
+            }),
             cfg,
             engine,
-            endpoint,
             raft_system,
             apply_system,
             writers: Some(writers),
             snapshot_pool,
             cache_budget: budget,
+            dormant_peers,
             ticker: Some(ticker),
             ticker_stop,
             ticking,
@@ -294,6 +294,12 @@ impl<E: KvEngine> Node<E> {
     /// none).
     pub fn entry_cache_bytes(&self) -> usize {
         self.cache_budget.used_bytes()
+    }
+
+    /// How many peers here are dormant: quiet followers that dropped their consensus node
+    /// until something needs it.
+    pub fn dormant_peers(&self) -> usize {
+        self.dormant_peers.load(Ordering::Relaxed)
     }
 
     /// The regions whose peers here are awake (tick), in id order; the others are quiet.
@@ -375,6 +381,15 @@ fn batch_config(cfg: &StoreConfig, pool_size: usize, name: &str) -> BatchConfig 
         mailbox_capacity: cfg.mailbox_capacity,
         thread_name: format!("{name}-{}", cfg.store_id),
     }
+}
+
+/// A batch system's setup error, as the store reports it.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "used as map_err(engine_error)"
+)]
+fn engine_error(err: batch_system::Error) -> Error {
+    Error::Engine(err.to_string())
 }
 
 /// Opens a peer and its apply side for every live region of the engine; returns how many.

@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Instant;
 
 use batch_system::PollHandler;
@@ -50,6 +51,8 @@ pub struct StoreContext<E: KvEngine> {
     pub dead_stores: Arc<RwLock<HashSet<u64>>>,
     /// Where leaders' snapshots are built.
     pub snapshots: SnapshotBuilder<E>,
+    /// How many peers of the store are dormant (quiet followers without a consensus node).
+    pub dormant_peers: Arc<AtomicUsize>,
 }
 
 /// What a peer reaches during a round, and what it leaves for the end of the round.

@@ -53,6 +53,15 @@ fn idle_regions_go_quiet_and_a_write_wakes_one() {
     wait_until("entry caches released", Duration::from_secs(10), || {
         (1..=3).all(|s| cluster.node(s).unwrap().entry_cache_bytes() == 0)
     });
+    // Every follower dropped its consensus node (two per region).
+    let dormant = || -> usize {
+        (1..=3)
+            .map(|s| cluster.node(s).unwrap().dormant_peers())
+            .sum()
+    };
+    wait_until("quiet followers dormant", Duration::from_secs(10), || {
+        dormant() == 2 * count as usize
+    });
     // A write to a quiet region is served, and the region goes quiet again afterwards.
     client.put_blocking(key_in(7, count), "w").unwrap();
     assert_eq!(
@@ -62,6 +71,18 @@ fn idle_regions_go_quiet_and_a_write_wakes_one() {
     wait_until("quiet again", Duration::from_secs(10), || {
         all_quiet(&cluster, &[1, 2, 3])
     });
+    // Its followers rebuilt their nodes for the write and dropped them again.
+    wait_until("dormant again", Duration::from_secs(10), || {
+        dormant() == 2 * count as usize
+    });
+    for i in 0..count {
+        let expected = if i == 7 { "w" } else { "v" };
+        assert_eq!(
+            client.get_blocking(key_in(i, count)).unwrap(),
+            Some(Bytes::from(expected)),
+            "region {i}"
+        );
+    }
 }
 
 #[test]

@@ -16,6 +16,7 @@
 //! another term was lost and is answered `StaleCommand`.
 
 mod admin;
+mod dormant;
 mod hibernate;
 pub mod lease;
 mod log_gc;
@@ -52,7 +53,8 @@ pub struct PeerFsm<E: KvEngine> {
     peer: Peer,
     /// Shared with the storage, the apply side, the read delegate and the store's meta.
     region: Arc<Region>,
-    raw: RawNode<PeerStorage<E>>,
+    /// Absent while the peer is dormant (see [`dormant`]).
+    raw: dormant::RaftNode<E>,
     storage: PeerStorage<E>,
     proposals: PendingProposals,
     reads: PendingReads,
@@ -158,7 +160,7 @@ impl<E: KvEngine> PeerFsm<E> {
         Ok(PeerFsm {
             peer,
             region: Arc::clone(&region),
-            raw,
+            raw: dormant::RaftNode::new(raw),
             storage,
             proposals: PendingProposals::default(),
             reads: PendingReads::default(),
@@ -200,6 +202,9 @@ impl<E: KvEngine> PeerFsm<E> {
 
     /// Handles a batch of messages, then whatever the core has ready.
     pub fn handle(&mut self, msgs: &mut Vec<PeerMsg>, ctx: &mut PollContext<E>) {
+        if self.raw.is_dormant() && self.handle_dormant(msgs, ctx) {
+            return;
+        }
         for msg in msgs.drain(..) {
             if self.hibernation.is_quiet() && hibernate::wakes(&msg, self.role) {
                 self.wake(ctx);
@@ -237,6 +242,12 @@ impl<E: KvEngine> PeerFsm<E> {
                     delivered,
                 } => self.on_sent(to, snapshot, delivered),
             }
+            if self.stopped {
+                // Destroyed (removed from its region): nothing more of it may reach the
+                // store's meta, the writers or the transport. The rest of the batch is dropped
+                // with the drain.
+                return;
+            }
         }
         self.handle_ready(ctx);
         if self.storage.snapshot_requested() {
@@ -247,6 +258,7 @@ impl<E: KvEngine> PeerFsm<E> {
             // A follower may go quiet with its last append still at the writer, which fills
             // the entry cache afterwards; a quiet peer hears of that write here.
             self.storage.release_cache();
+            self.maybe_go_dormant(ctx);
         }
     }
 
@@ -764,6 +776,9 @@ impl<E: KvEngine> PeerFsm<E> {
 
     /// The peer's current term (for status, and the simulator's one-leader-per-term check).
     pub fn term(&self) -> u64 {
+        if self.raw.is_dormant() {
+            return self.dormant_term();
+        }
         self.raw.raft.term
     }
 }

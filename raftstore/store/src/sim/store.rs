@@ -200,6 +200,7 @@ impl SimStore {
             ticking: Arc::default(),
             dead_stores: Arc::default(),
             snapshots: SnapshotBuilder::Inline,
+            dormant_peers: Arc::default(),
         }
     }
 
