@@ -37,6 +37,9 @@ pub struct StoreConfig {
     /// (a follower removed while its store was cut off never hears of it otherwise). The
     /// checks are spread evenly over the interval: one message per follower per interval.
     pub stale_peer_check_interval: Duration,
+    /// After this many regions went quiet, the store asks the allocator to give its free
+    /// memory back to the operating system (see `memory`); 0 never asks.
+    pub release_memory_after_quiet: usize,
     /// Peers a poller takes per round.
     pub max_batch_size: usize,
     /// Messages drained from one peer's mailbox per round, so a hot peer cannot starve others.
@@ -83,6 +86,7 @@ impl Default for StoreConfig {
             store_writers: 1,
             snapshot_workers: 2,
             stale_peer_check_interval: Duration::from_mins(10),
+            release_memory_after_quiet: 1000,
             max_batch_size: 256,
             messages_per_tick: 1024,
             mailbox_capacity: 4096,

@@ -40,6 +40,7 @@ pub mod cmd;
 pub mod config;
 pub mod error;
 pub mod history;
+pub mod memory;
 pub mod message;
 pub mod meta;
 pub mod node;

@@ -11,7 +11,7 @@
 //! flushed beyond what the engine already made durable.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -30,7 +30,7 @@ use crate::message::{
 use crate::meta::{RegionInfo, StoreMeta};
 use crate::peer::PeerFsm;
 use crate::peer::read::try_local_read;
-use crate::poll::{PollContext, RaftPoller, StoreContext};
+use crate::poll::{PollContext, RaftPoller, StoreContext, StoreCounts};
 use crate::router::{ApplyRouter, RaftRouter};
 use crate::snapshot_pool::{SnapshotBuilder, SnapshotPool};
 use crate::store_fsm::StoreFsm;
@@ -170,7 +170,7 @@ pub struct Node<E: KvEngine> {
     writers: Option<StoreWriters>,
     snapshot_pool: Arc<SnapshotPool<E>>,
     cache_budget: Arc<CacheBudget>,
-    dormant_peers: Arc<AtomicUsize>,
+    counts: Arc<StoreCounts>,
     ticker: Option<JoinHandle<()>>,
     ticker_stop: Arc<TickerStop>,
     ticking: Arc<TickSet>,
@@ -214,7 +214,7 @@ impl<E: KvEngine> Node<E> {
         );
         spawn_apply_pool(&mut apply_system, &engine, &raft_router, &failed)?;
         let snapshot_pool = SnapshotPool::start(&engine, cfg.snapshot_workers, store_id);
-        let dormant_peers = Arc::new(AtomicUsize::new(0));
+        let counts = Arc::new(StoreCounts::default());
         let store_ctx = StoreContext {
             cfg: Arc::clone(&cfg),
             engine: engine.clone(),
@@ -227,7 +227,7 @@ impl<E: KvEngine> Node<E> {
             ticking: Arc::clone(&ticking),
             dead_stores: Arc::default(),
             snapshots: SnapshotBuilder::Pool(Arc::clone(&snapshot_pool)),
-            dormant_peers: Arc::clone(&dormant_peers),
+            counts: Arc::clone(&counts),
         };
         raft_system
             .spawn(move |_| RaftPoller {
@@ -256,7 +256,7 @@ impl<E: KvEngine> Node<E> {
             writers: Some(writers),
             snapshot_pool,
             cache_budget: budget,
-            dormant_peers,
+            counts,
             ticker: Some(ticker),
             ticker_stop,
             ticking,
@@ -299,7 +299,7 @@ impl<E: KvEngine> Node<E> {
     /// How many peers here are dormant: quiet followers that dropped their consensus node
     /// until something needs it.
     pub fn dormant_peers(&self) -> usize {
-        self.dormant_peers.load(Ordering::Relaxed)
+        self.counts.dormant_peers.load(Ordering::Relaxed)
     }
 
     /// The regions whose peers here are awake (tick), in id order; the others are quiet.

@@ -51,8 +51,17 @@ pub struct StoreContext<E: KvEngine> {
     pub dead_stores: Arc<RwLock<HashSet<u64>>>,
     /// Where leaders' snapshots are built.
     pub snapshots: SnapshotBuilder<E>,
-    /// How many peers of the store are dormant (quiet followers without a consensus node).
-    pub dormant_peers: Arc<AtomicUsize>,
+    /// Store-wide counts the peers keep.
+    pub counts: Arc<StoreCounts>,
+}
+
+/// Store-wide counts the peers keep and the node reports.
+#[derive(Debug, Default)]
+pub struct StoreCounts {
+    /// Peers that are dormant (quiet followers without a consensus node).
+    pub dormant_peers: AtomicUsize,
+    /// Regions that went quiet since the store last gave free memory back.
+    pub quieted_since_release: AtomicUsize,
 }
 
 /// What a peer reaches during a round, and what it leaves for the end of the round.

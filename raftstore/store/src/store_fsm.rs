@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use raft::raftpb::MessageType;
 use tracing::{debug, info, warn};
 
 use crate::apply::ApplyFsm;
+use crate::memory;
 use crate::message::{PeerMsg, RaftMessage, StoreMsg};
 use crate::peer::PeerFsm;
 use crate::poll::PollContext;
@@ -23,6 +25,8 @@ pub struct StoreFsm<E: KvEngine> {
     liveness: Liveness,
     /// Where the stale-peer scan goes on (a start key; empty: from the beginning).
     stale_scan_from: Bytes,
+    /// When the store last gave free memory back to the operating system.
+    last_release: Option<Instant>,
     _engine: PhantomData<E>,
 }
 
@@ -47,6 +51,7 @@ impl<E: KvEngine> StoreFsm<E> {
             store_id,
             liveness: Liveness::default(),
             stale_scan_from: Bytes::new(),
+            last_release: None,
             _engine: PhantomData,
         }
     }
@@ -77,6 +82,7 @@ impl<E: KvEngine> StoreFsm<E> {
     /// regions it does not lead).
     fn on_tick(&mut self, ctx: &mut PollContext<E>) {
         self.scan_for_stale_peers(ctx);
+        self.maybe_release_memory(ctx);
         let live = &mut self.liveness;
         live.ticks += 1;
         if live.ticks % 16 == 1 {
@@ -128,6 +134,35 @@ impl<E: KvEngine> StoreFsm<E> {
                 }
             }
         }
+    }
+
+    /// Gives free memory back to the operating system once enough regions went quiet since the
+    /// last time (a burst is over), at most every [`memory::RELEASE_INTERVAL`]. Runs on this
+    /// poller for the tens of milliseconds the allocator takes.
+    fn maybe_release_memory(&mut self, ctx: &PollContext<E>) {
+        let threshold = ctx.store.cfg.release_memory_after_quiet;
+        let quieted = &ctx.store.counts.quieted_since_release;
+        if threshold == 0 || quieted.load(Ordering::Relaxed) < threshold {
+            return;
+        }
+        if self
+            .last_release
+            .is_some_and(|at| ctx.now.saturating_duration_since(at) < memory::RELEASE_INTERVAL)
+        {
+            return;
+        }
+        quieted.store(0, Ordering::Relaxed);
+        self.last_release = Some(ctx.now);
+        let started = Instant::now();
+        let released = memory::release_free_memory();
+        let took = started.elapsed();
+        metrics::histogram!("flotilla_memory_release_seconds").record(took.as_secs_f64());
+        debug!(
+            store = self.store_id,
+            released,
+            ?took,
+            "free memory given back"
+        );
     }
 
     /// Asks this tick's share of the store's regions to check their membership

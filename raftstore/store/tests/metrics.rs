@@ -40,6 +40,8 @@ fn writes_and_reads_show_in_the_stage_metrics() {
     let cluster = start(
         &raftstore::StoreConfig {
             hibernate_ticks: 5,
+            // Give free memory back as soon as one region went quiet.
+            release_memory_after_quiet: 1,
             ..config(10)
         },
         3,
@@ -101,6 +103,7 @@ fn writes_and_reads_show_in_the_stage_metrics() {
         "flotilla_apply_write_seconds",
         "flotilla_apply_batch_regions",
         "flotilla_raft_round_write_tasks",
+        "flotilla_memory_release_seconds",
     ] {
         assert!(samples(histogram) > 0, "{histogram}: {seen:?}");
     }

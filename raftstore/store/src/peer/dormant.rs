@@ -80,7 +80,10 @@ impl<E: KvEngine> PeerFsm<E> {
         }
         self.raw.followed = (self.raw.raft.leader_id, self.raw.raft.term);
         self.raw.node = None;
-        ctx.store.dormant_peers.fetch_add(1, Ordering::Relaxed);
+        ctx.store
+            .counts
+            .dormant_peers
+            .fetch_add(1, Ordering::Relaxed);
         trace!(region = self.region.id, "dormant");
     }
 
@@ -120,7 +123,10 @@ impl<E: KvEngine> PeerFsm<E> {
             node.raft.become_follower(term, leader);
         }
         self.raw.node = Some(Box::new(node));
-        ctx.store.dormant_peers.fetch_sub(1, Ordering::Relaxed);
+        ctx.store
+            .counts
+            .dormant_peers
+            .fetch_sub(1, Ordering::Relaxed);
         trace!(region = self.region.id, "node rebuilt");
         Ok(())
     }

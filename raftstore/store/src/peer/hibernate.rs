@@ -167,6 +167,10 @@ impl<E: KvEngine> PeerFsm<E> {
         self.hibernation.idle_ticks = 0;
         ctx.store.ticking.remove(self.region.id);
         self.release_idle_memory();
+        ctx.store
+            .counts
+            .quieted_since_release
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         metrics::counter!("flotilla_regions_quieted").increment(1);
         trace!(region = self.region.id, "quiet");
     }

@@ -200,7 +200,7 @@ impl SimStore {
             ticking: Arc::default(),
             dead_stores: Arc::default(),
             snapshots: SnapshotBuilder::Inline,
-            dormant_peers: Arc::default(),
+            counts: Arc::default(),
         }
     }
 
