@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use batch_system::{BatchSystem, Config as BatchConfig};
 use engine::{CacheBudget, KvEngine, PeerState, recover_regions, write_initial_states};
-use tracing::{info, info_span};
+use tracing::{info, info_span, warn};
 
 use crate::apply::{ApplyControl, ApplyFsm, ApplyPoller};
 use crate::cmd::CmdHeader;
@@ -407,8 +407,25 @@ fn recover_peers<E: KvEngine>(
         if region.peer_state() != PeerState::Normal {
             continue;
         }
-        let peer = PeerFsm::open(cfg, engine.clone(), region.region_id, Arc::clone(budget))?;
-        let apply = ApplyFsm::new(peer.region().clone(), peer.storage().apply_state());
+        let peer = match PeerFsm::open(cfg, engine.clone(), region.region_id, Arc::clone(budget)) {
+            Ok(peer) => peer,
+            // A region state that no longer lists this store (its removal was applied but the
+            // tombstone was not written): nothing to run here; the region's members hold it.
+            Err(Error::RegionNotFound { .. }) => {
+                warn!(
+                    region = region.region_id.0,
+                    store = cfg.store_id,
+                    "region state without a peer on this store; not opened"
+                );
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        let apply = ApplyFsm::new(
+            peer.peer().id,
+            peer.region().clone(),
+            peer.storage().apply_state(),
+        );
         meta.update(peer.region(), None);
         meta.set_delegate(peer.region_id(), Arc::clone(peer.delegate()));
         let id = peer.region_id();

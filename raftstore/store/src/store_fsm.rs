@@ -241,7 +241,11 @@ impl<E: KvEngine> StoreFsm<E> {
                 return;
             }
         };
-        let apply = ApplyFsm::new(Arc::clone(peer.region()), ApplyState::default());
+        let apply = ApplyFsm::new(
+            peer.peer().id,
+            Arc::clone(peer.region()),
+            ApplyState::default(),
+        );
         if store
             .apply_router
             .register(region_id, Box::new(apply))

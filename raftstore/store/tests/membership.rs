@@ -199,7 +199,13 @@ fn a_removed_peer_that_never_heard_of_it_is_found_by_the_stale_scan() {
         store_id: store,
         role: PeerRole::Voter as i32,
     };
-    client.move_replica_blocking(1, removed, to).unwrap();
+    // A generous timeout: the move waits for a snapshot while the machine may be busy with
+    // other tests (one run in a hundred took longer than the default ten seconds here).
+    let mover = cluster.new_client(raftstore::ClientConfig {
+        timeout: Duration::from_secs(30),
+        ..raftstore::ClientConfig::default()
+    });
+    mover.move_replica_blocking(1, removed, to).unwrap();
     // Every remaining replica applied the removal (and sent its notice, lost) before healing.
     wait_until(
         "the removal applied everywhere",

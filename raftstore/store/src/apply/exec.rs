@@ -124,9 +124,19 @@ fn apply_conf_change<E: KvEngine>(
     };
     match change_region(&fsm.region, &cc) {
         Ok(region) => {
+            // A change that removes this replica records its tombstone right here: the peer
+            // destroys itself when it hears of the change, but a removal notice may have
+            // destroyed it already, and a region state written after that tombstone must not
+            // say Normal (a restart would then open a region this store holds no peer of).
+            let removed = !region.peers.iter().any(|p| p.id == fsm.peer_id);
+            let state = if removed {
+                PeerState::Tombstone
+            } else {
+                PeerState::Normal
+            };
             batch.put_region_state(
                 RegionId(region.id),
-                &RegionLocalState::new(PeerState::Normal, region.clone()),
+                &RegionLocalState::new(state, region.clone()),
             );
             fsm.region = Arc::new(region);
             result.region = Some(Arc::clone(&fsm.region));

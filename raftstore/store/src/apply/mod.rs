@@ -30,6 +30,8 @@ use crate::router::RaftRouter;
 
 /// One region's apply side.
 pub struct ApplyFsm<E: KvEngine> {
+    /// This replica's peer id (a conf change may remove it).
+    peer_id: u64,
     region: Arc<Region>,
     state: ApplyState,
     _engine: std::marker::PhantomData<E>,
@@ -40,9 +42,10 @@ impl<E: KvEngine> Fsm for ApplyFsm<E> {
 }
 
 impl<E: KvEngine> ApplyFsm<E> {
-    /// The apply side of `region`, which has applied up to `state`.
-    pub fn new(region: Arc<Region>, state: ApplyState) -> ApplyFsm<E> {
+    /// The apply side of peer `peer_id` of `region`, which has applied up to `state`.
+    pub fn new(peer_id: u64, region: Arc<Region>, state: ApplyState) -> ApplyFsm<E> {
         ApplyFsm {
+            peer_id,
             region,
             state,
             _engine: std::marker::PhantomData,

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use batch_system::Fsm;
 use bytes::Bytes;
-use engine::{CacheBudget, KvEngine, Peer, PeerStorage, Region, RegionId};
+use engine::{CacheBudget, KvEngine, Peer, PeerStorage, Region, RegionEpoch, RegionId};
 use prost::Message as _;
 use raft::raftpb::Message;
 use raft::{LOCAL_APPEND_THREAD, LOCAL_APPLY_THREAD, RawNode, StateRole};
@@ -345,7 +345,7 @@ impl<E: KvEngine> PeerFsm<E> {
         let our_conf_ver = self.region.epoch.unwrap_or_default().conf_ver;
         if msg.is_tombstone {
             if their_conf_ver > our_conf_ver {
-                self.destroy(ctx);
+                self.destroy(msg.epoch, ctx);
             }
             return;
         }
@@ -557,24 +557,31 @@ impl<E: KvEngine> PeerFsm<E> {
                     .meta
                     .set_delegate(self.region.id, Arc::clone(&self.delegate));
             }
-            None if !self.region.peers.is_empty() => self.destroy(ctx),
+            None if !self.region.peers.is_empty() => self.destroy(None, ctx),
             None => {}
         }
     }
 
     /// This peer was removed from its region: leave a tombstone (so late messages cannot
     /// recreate it), drop its log and data, answer what waits, and stop.
-    fn destroy(&mut self, ctx: &mut PollContext<E>) {
+    fn destroy(&mut self, removed_in: Option<RegionEpoch>, ctx: &mut PollContext<E>) {
         let region_id = self.region.id;
+        // The tombstone records the configuration that removed this peer, not the older one it
+        // knew (when told by a notice): a leader's message of any configuration up to that one,
+        // still in flight, must not create the peer again (it would wait for a snapshot that
+        // never comes).
+        let mut tombstone = Region::clone(&self.region);
+        if let Some(epoch) = removed_in
+            && epoch.conf_ver > tombstone.epoch.unwrap_or_default().conf_ver
+        {
+            tombstone.epoch = Some(epoch);
+        }
         let engine = &ctx.store.engine;
         let mut batch = engine.write_batch();
         engine::ApplyBatch::put_region_state(
             &mut batch,
             RegionId(region_id),
-            &engine::RegionLocalState::new(
-                engine::PeerState::Tombstone,
-                Region::clone(&self.region),
-            ),
+            &engine::RegionLocalState::new(engine::PeerState::Tombstone, tombstone),
         );
         engine::RaftLogBatch::clear_raft(&mut batch, RegionId(region_id));
         engine::ApplyBatch::delete_data_range(
