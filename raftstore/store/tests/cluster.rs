@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use engine::MemEngine;
+use engine::{ApplyBatch, KvEngine, KvReader, MemEngine, RegionId};
 use raftstore::Error;
 use raftstore::cluster::LocalCluster;
 
@@ -213,4 +213,31 @@ fn transfer_leader_moves_leadership() {
     client
         .put_blocking(key_in(0, 2, 5), "after-transfer")
         .unwrap();
+}
+
+/// A region state that no longer lists this store (a removal applied, its tombstone never
+/// written) does not keep the store from starting: the region is skipped, the others run.
+#[test]
+fn a_store_restarts_past_a_region_that_no_longer_lists_it() {
+    let mut cluster = cluster(3, 4, 10);
+    let client = cluster.client();
+    client.put_blocking(key_in(2, 4, 0), "v").unwrap();
+    cluster.stop(3);
+    let engine = cluster.engine(3).clone();
+    let mut state = engine.region_state(RegionId(1)).unwrap().unwrap();
+    let region = state.region.as_mut().unwrap();
+    region.peers.retain(|p| p.store_id != 3);
+    let mut batch = engine.write_batch();
+    batch.put_region_state(RegionId(1), &state);
+    engine.write(&mut batch, true).unwrap();
+    cluster.restart(3).unwrap();
+    let regions: Vec<u64> = cluster
+        .node(3)
+        .unwrap()
+        .handle()
+        .regions()
+        .iter()
+        .map(|i| i.region.id)
+        .collect();
+    assert_eq!(regions, vec![2, 3, 4], "region 1 skipped, the others open");
 }
