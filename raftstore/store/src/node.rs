@@ -421,11 +421,7 @@ fn recover_peers<E: KvEngine>(
             }
             Err(err) => return Err(err),
         };
-        let apply = ApplyFsm::new(
-            peer.peer().id,
-            peer.region().clone(),
-            peer.storage().apply_state(),
-        );
+        let apply = ApplyFsm::for_peer(&peer);
         meta.update(peer.region(), None);
         meta.set_delegate(peer.region_id(), Arc::clone(peer.delegate()));
         let id = peer.region_id();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use batch_system::Fsm;
 use bytes::Bytes;
-use engine::{ApplyState, KvEngine, KvReader, Peer, PeerState, Region, RegionId};
+use engine::{KvEngine, KvReader, Peer, PeerState, Region, RegionId};
 use raft::raftpb::MessageType;
 use tracing::{debug, info, warn};
 
@@ -241,11 +241,8 @@ impl<E: KvEngine> StoreFsm<E> {
                 return;
             }
         };
-        let apply = ApplyFsm::new(
-            peer.peer().id,
-            Arc::clone(peer.region()),
-            ApplyState::default(),
-        );
+        // A created peer's storage starts at the initial apply state.
+        let apply = ApplyFsm::for_peer(&peer);
         if store
             .apply_router
             .register(region_id, Box::new(apply))

@@ -42,6 +42,15 @@ impl<E: KvEngine> Fsm for ApplyFsm<E> {
 }
 
 impl<E: KvEngine> ApplyFsm<E> {
+    /// The apply side of `peer`, from where its storage says it has applied up to.
+    pub fn for_peer(peer: &crate::peer::PeerFsm<E>) -> ApplyFsm<E> {
+        ApplyFsm::new(
+            peer.peer().id,
+            Arc::clone(peer.region()),
+            peer.storage().apply_state(),
+        )
+    }
+
     /// The apply side of peer `peer_id` of `region`, which has applied up to `state`.
     pub fn new(peer_id: u64, region: Arc<Region>, state: ApplyState) -> ApplyFsm<E> {
         ApplyFsm {

@@ -147,11 +147,7 @@ impl SimStore {
                 Arc::clone(&budget),
             )
             .expect("invariant: a recovered region opens");
-            let apply = ApplyFsm::new(
-                peer.peer().id,
-                peer.region().clone(),
-                peer.storage().apply_state(),
-            );
+            let apply = ApplyFsm::for_peer(&peer);
             meta.update(peer.region(), None);
             meta.set_delegate(peer.region_id(), Arc::clone(peer.delegate()));
             applies.insert(peer.region_id(), apply);
