@@ -28,6 +28,10 @@ pub struct Options {
     /// Keep every region ticking (for comparison).
     #[arg(long)]
     pub no_hibernate: bool,
+    /// Let quiet followers drop their raft node (`StoreConfig::dormant_followers`, off by
+    /// default).
+    #[arg(long)]
+    pub dormant_followers: bool,
 }
 
 const STORES: usize = 3;
@@ -105,6 +109,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let engines = crate::rocks_stores::open(root.path(), STORES)?;
     let cfg = StoreConfig {
         hibernate_regions: !opts.no_hibernate,
+        dormant_followers: opts.dormant_followers,
         raft_pollers: 1,
         ..StoreConfig::default()
     };
@@ -168,6 +173,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     report.pair("regions", opts.regions);
     report.pair("replicas", replicas);
     report.pair("hibernate", !opts.no_hibernate);
+    report.pair("dormant_followers", opts.dormant_followers);
     report.pair("ticking_replicas", still_ticking);
     report.pair("dormant_replicas", dormant);
     report.pair("cpu_cores_used", format!("{cores:.5}"));

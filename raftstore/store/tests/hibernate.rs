@@ -15,6 +15,7 @@ use support::{start, wait_until};
 fn config() -> StoreConfig {
     StoreConfig {
         hibernate_ticks: 5,
+        dormant_followers: true,
         ..support::config(10)
     }
 }

@@ -75,7 +75,11 @@ pub(super) fn needs_node(msg: &PeerMsg) -> bool {
 impl<E: KvEngine> PeerFsm<E> {
     /// Drops the node of a quiet follower whose node holds nothing its storage does not.
     pub(super) fn maybe_go_dormant(&mut self, ctx: &PollContext<E>) {
-        if self.raw.is_dormant() || !self.hibernation.is_quiet() || !self.can_go_dormant() {
+        if !ctx.store.cfg.dormant_followers
+            || self.raw.is_dormant()
+            || !self.hibernation.is_quiet()
+            || !self.can_go_dormant()
+        {
             return;
         }
         self.raw.followed = (self.raw.raft.leader_id, self.raw.raft.term);

@@ -242,6 +242,8 @@ impl Sim {
             lease_margin: Duration::from_micros(2 * TICK_US),
             request_timeout: Duration::from_micros(30 * TICK_US),
             raft_seed: rng.random(),
+            // Off by default while a liveness question is open; the simulator keeps it covered.
+            dormant_followers: true,
             ..StoreConfig::default()
         });
         let faults = NetworkFaults {
