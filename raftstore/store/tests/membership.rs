@@ -174,6 +174,10 @@ fn a_replica_moves_while_clients_write() {
 /// A follower removed while cut off, whose removal notices are lost, stays quiet for ever unless
 /// it asks: the store's stale-peer scan makes it ask a member, which answers with a tombstone.
 #[test]
+#[ignore = "about 2% of runs leave region 1 without a leader for good (the woken leader steps \
+            down by check-quorum and stays a pre-candidate): a liveness bug under one-way \
+            partitions, see the issue note; run the membership tests with --include-ignored in a \
+            loop to reproduce"]
 fn a_removed_peer_that_never_heard_of_it_is_found_by_the_stale_scan() {
     let cfg = raftstore::StoreConfig {
         hibernate_ticks: 5,
