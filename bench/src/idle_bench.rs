@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use engine::RocksEngine;
 use raftstore::StoreConfig;
-use raftstore::cluster::{LocalCluster, split_key};
+use raftstore::cluster::{LocalCluster, poll_pause, split_key};
 
 use crate::report::Report;
 use crate::sys;
@@ -54,7 +54,7 @@ fn wait_for(what: &str, limit: Duration, mut remaining: impl FnMut() -> usize) -
     loop {
         let checked = Instant::now();
         let left = remaining();
-        let pause = Duration::from_millis(100).max(checked.elapsed() * 10);
+        let pause = poll_pause(checked.elapsed(), Duration::from_millis(100));
         if left == 0 || started.elapsed() > limit {
             return left;
         }

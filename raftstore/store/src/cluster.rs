@@ -75,8 +75,12 @@ impl<E: KvEngine> Drop for LocalCluster<E> {
     }
 }
 
-/// The shortest pause between two checks of a condition on the whole cluster.
-const POLL_PAUSE: Duration = Duration::from_millis(50);
+/// The pause before checking a condition on the whole cluster again, after a check that took
+/// `check_took`: ten times as long (at least `floor`), so that watching a cluster of many
+/// regions does not starve the stores being watched.
+pub fn poll_pause(check_took: Duration, floor: Duration) -> Duration {
+    floor.max(check_took * 10)
+}
 
 /// Stores in one process.
 pub struct LocalCluster<E: KvEngine> {
@@ -247,7 +251,7 @@ impl<E: KvEngine> LocalCluster<E> {
             if Instant::now() > deadline {
                 return Err(Error::Timeout);
             }
-            std::thread::sleep(POLL_PAUSE.max(checked.elapsed() * 10));
+            std::thread::sleep(poll_pause(checked.elapsed(), Duration::from_millis(50)));
         }
     }
 }

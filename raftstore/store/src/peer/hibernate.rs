@@ -175,11 +175,10 @@ impl<E: KvEngine> PeerFsm<E> {
         trace!(region = self.region.id, "quiet");
     }
 
-    /// Gives back what a quiet region does not need: the entry cache and the spare room of the
-    /// peer's queues, so that a quiet region costs little more than its states. Everything
-    /// comes back on demand when the region wakes (the cache refills from new appends).
+    /// Gives back the spare room of the peer's queues, so that a quiet region costs little more
+    /// than its states (the entry cache goes at the end of every handling of a quiet peer, see
+    /// `PeerFsm::handle`). Everything comes back on demand when the region wakes.
     fn release_idle_memory(&mut self) {
-        self.storage.release_cache();
         self.lease_probes.shrink_to_fit();
         self.proposals.shrink_to_fit();
         self.reads.shrink_to_fit();

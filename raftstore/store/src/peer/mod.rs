@@ -255,8 +255,9 @@ impl<E: KvEngine> PeerFsm<E> {
         }
         self.finish_going_quiet(ctx);
         if self.hibernation.is_quiet() {
-            // A follower may go quiet with its last append still at the writer, which fills
-            // the entry cache afterwards; a quiet peer hears of that write here.
+            // A quiet region needs no entry cache. Released on every handling of a quiet peer,
+            // not only when it goes quiet: a follower may go quiet with its last append still
+            // at the writer, which fills the cache afterwards, and hears of that write here.
             self.storage.release_cache();
             self.maybe_go_dormant(ctx);
         }
