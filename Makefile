@@ -15,10 +15,9 @@ CARGO ?= cargo
 APT_PACKAGES := gcc libc6-dev
 
 # RocksDB (crate rocksdb 0.25, for engine/) needs libclang-dev for bindgen and g++ to compile
-# RocksDB itself. libclang-dev brings LLVM (about 300 MB installed), which costs every fresh CI
-# machine most of a minute, and nothing uses it until the engine lands. So it is not installed
-# now: it joins the list by itself as soon as a manifest names `rocksdb` or Cargo.lock names
-# `librocksdb-sys`, and nobody has to remember to uncomment it.
+# RocksDB itself. libclang-dev brings LLVM (about 300 MB installed, most of a minute on a fresh
+# CI machine), so the list names them only while a manifest names `rocksdb` or Cargo.lock names
+# `librocksdb-sys`, as the workspace does since the engine landed.
 ROCKSDB_APT_PACKAGES := libclang-dev g++
 USES_ROCKSDB := $(shell grep -qs 'name = "librocksdb-sys"' Cargo.lock \
 	|| grep -qsE '^[[:space:]]*rocksdb[[:space:]]*[.=]' \
